@@ -1,0 +1,100 @@
+import type { LogPosition, RecordedEvent } from './envelope.js';
+import type { ReadAllResult, Subscription } from './event-store.js';
+
+export interface CatchUpSource {
+  read(after: LogPosition, limit: number): Promise<ReadAllResult>;
+  /** Registers a wake-up callback (NOTIFY, in-process signal); returns the unregister function. */
+  onWake(wake: () => void): () => void;
+}
+
+export interface CatchUpOptions {
+  readonly after: LogPosition;
+  readonly batchSize: number;
+  readonly pollIntervalMs: number;
+}
+
+/**
+ * The catch-up loop shared by every store. Idle cost: one read per `pollIntervalMs`, nothing
+ * more. After a wake-up that finds nothing readable (an older transaction still holds the read
+ * horizon back), it re-reads at 5, 10, 20 ... ms until the poll interval, so a late commit is
+ * picked up quickly without a busy loop. Read errors are retried with the same backoff; a handler
+ * error ends the subscription.
+ */
+export function runCatchUpSubscription(
+  source: CatchUpSource,
+  options: CatchUpOptions,
+  handler: (events: readonly RecordedEvent[]) => Promise<void>,
+): Subscription {
+  let position = options.after;
+  let stopped = false;
+  let wakeSignal: (() => void) | null = null;
+  let woken = false;
+  const unregister = source.onWake(() => {
+    woken = true;
+    wakeSignal?.();
+  });
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wakeSignal = null;
+        resolve();
+      }
+      wakeSignal = done;
+    });
+
+  const loop = async (): Promise<void> => {
+    let chase = 0;
+    try {
+      while (!stopped) {
+        woken = false;
+        let result: ReadAllResult;
+        try {
+          result = await source.read(position, options.batchSize);
+        } catch {
+          if (stopped) break;
+          chase = chase === 0 ? 5 : Math.min(chase * 2, options.pollIntervalMs);
+          await sleep(chase);
+          continue;
+        }
+        if (result.events.length > 0) {
+          await handler(result.events);
+          position = result.next;
+          chase = 0;
+          continue;
+        }
+        if (stopped) break;
+        if (woken) {
+          chase = 5;
+          continue;
+        }
+        if (chase > 0) {
+          await sleep(chase);
+          chase = chase * 2 > options.pollIntervalMs ? 0 : chase * 2;
+        } else {
+          await sleep(options.pollIntervalMs);
+          if (woken) chase = 5;
+        }
+      }
+    } finally {
+      unregister();
+    }
+  };
+
+  const done = loop();
+  // A failed handler surfaces through `done`; keep an unobserved rejection from crashing the process.
+  done.catch(() => undefined);
+  return {
+    get position() {
+      return position;
+    },
+    done,
+    async stop() {
+      stopped = true;
+      wakeSignal?.();
+      await done.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,72 @@
+export { aggregateStream } from './aggregate.js';
+export type { AggregateOptions, AggregateResult } from './aggregate.js';
+export { backoffDelay, delay } from './backoff.js';
+export { runCatchUpSubscription } from './catch-up-subscription.js';
+export type { CatchUpOptions, CatchUpSource } from './catch-up-subscription.js';
+export { fromCloudEvent, toCloudEvent } from './cloudevents.js';
+export type { CloudEventAttributes, DecodedCloudEvent, StreamFacts, ToCloudEventOptions } from './cloudevents.js';
+export { createCommandHandler } from './command-handler.js';
+export type { CommandHandler, CommandHandlerOptions, HandleOptions, HandleResult } from './command-handler.js';
+export type { Decider, DomainEvent } from './decider.js';
+export { causedBy, createEvent, envelopeProblems, metadataProblems, startCorrelation } from './envelope.js';
+export type {
+  CausationContext,
+  EnvelopeDefaults,
+  EventEnvelope,
+  LogPosition,
+  Metadata,
+  NewEvent,
+  RecordedEvent,
+} from './envelope.js';
+export {
+  AdapterError,
+  CausewayError,
+  ConcurrencyError,
+  DuplicateEventError,
+  HandlerError,
+  InvalidOptionsError,
+  SchemaError,
+  StreamClosedError,
+  TimeoutError,
+  isConcurrencyError,
+  isDuplicateEventError,
+  isSchemaError,
+  isStreamClosedError,
+  isTimeoutError,
+} from './errors.js';
+export type { ExpectedVersion } from './errors.js';
+export { ALL_TENANTS } from './event-store.js';
+export type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  ReadAllOptions,
+  ReadAllResult,
+  ReadStreamOptions,
+  Snapshot,
+  StreamInfo,
+  StreamRef,
+  Subscription,
+  SubscribeOptions,
+  TenantScope,
+} from './event-store.js';
+export { checkEventTypeName } from './event-type-name.js';
+export type { EventTypeNameCheck } from './event-type-name.js';
+export { InMemoryEventStore } from './in-memory-event-store.js';
+export type { InMemoryEventStoreOptions } from './in-memory-event-store.js';
+export { jsonProblem, utf8Length } from './json.js';
+export { MAX_STREAM_ID_BYTES, TENANT_ID_RULE, streamIdProblem, tenantIdProblem } from './names.js';
+export { LOG_START, comparePositions, formatPosition, parsePosition } from './position.js';
+export { DEFAULT_MAX_EVENT_BYTES, MAX_EVENTS_PER_APPEND, prepareAppend } from './prepare-append.js';
+export type { PrepareOptions, PreparedEvent } from './prepare-append.js';
+export {
+  asOfTime,
+  checkExpectedVersion,
+  expectedVersionProblem,
+  matchIdempotentAppend,
+  readStreamSlice,
+  validateReadAll,
+  validateReadStream,
+  validateStreamRef,
+} from './store-rules.js';
+export { isUuid, uuidv7 } from './uuid.js';
