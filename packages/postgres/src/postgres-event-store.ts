@@ -1,0 +1,385 @@
+import {
+  ALL_TENANTS,
+  ConcurrencyError,
+  DEFAULT_MAX_EVENT_BYTES,
+  InvalidOptionsError,
+  SchemaError,
+  StreamClosedError,
+  expectedVersionProblem,
+  jsonProblem,
+  matchIdempotentAppend,
+  prepareAppend,
+  runCatchUpSubscription,
+  validateReadAll,
+  validateReadStream,
+  validateStreamRef,
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type ExpectedVersion,
+  type NewEvent,
+  type PreparedEvent,
+  type ReadAllOptions,
+  type ReadAllResult,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type Snapshot,
+  type StreamInfo,
+  type StreamRef,
+  type SubscribeOptions,
+  type Subscription,
+} from '@causeway/core';
+import { AppendCoalescer, type CoalescerOptions } from './append-coalescer.js';
+import { EVENT_COLUMNS, rowToEvent, writtenEvents, type EventRow } from './event-rows.js';
+import { migrate } from './migrate.js';
+import { schemaNames, type SchemaNames } from './schema.js';
+import type { SqlDatabase, SqlExecutor } from './sql-executor.js';
+import { WakeHub } from './wake-hub.js';
+
+export interface PostgresEventStoreOptions {
+  readonly db: SqlDatabase;
+  /** Schema holding the tables. Default 'causeway'. */
+  readonly schema?: string;
+  /** Producer stamped on events that carry none. Default 'causeway'. */
+  readonly producer?: string;
+  /** Largest serialized data + metadata per event, checked before writing. Default 1 MiB. */
+  readonly maxEventBytes?: number;
+  /** Accept event types that break the past-tense dot-notation rule. Default false. */
+  readonly allowAnyTypeName?: boolean;
+  /** Group concurrent appends into shared transactions (see append-coalescer.ts). Default on; false turns it off. */
+  readonly coalesce?: Partial<CoalescerOptions> | false;
+  /** Run migrate() on creation. Default true. */
+  readonly migrate?: boolean;
+  /** Close `db` when the store closes. Default false. */
+  readonly ownsDatabase?: boolean;
+}
+
+interface AppendRequest {
+  readonly stream: StreamRef;
+  readonly prepared: readonly PreparedEvent[];
+  readonly expected: ExpectedVersion;
+  readonly streamType: string | null;
+}
+
+/** Either the append's result, an error for that caller, or "ids already stored: classify". */
+type AppendOutcome = { readonly result: AppendResult } | { readonly error: Error } | { readonly idsExist: true };
+
+interface AppendRow {
+  status: number;
+  version: string | null;
+  tx: string | null;
+  seqs: string[] | null;
+  recorded_at: string | null;
+}
+
+const EXPECTED_CODE = { any: -1, no_stream: -2, exists: -3 } as const;
+
+/** Creates the store (running migrations unless told not to). */
+export async function createPostgresEventStore(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
+  const store = new PostgresEventStore(options);
+  if (options.migrate ?? true) await migrate(options.db, { schema: store.names.raw });
+  return store;
+}
+
+/**
+ * The EventStore port on PostgreSQL, over the SqlDatabase port, so the same SQL serves the server
+ * (pg) and the embedded engine (PGlite). All checks of an append happen inside one database
+ * call (append_batch); nothing is decided on a read made before the write.
+ */
+export class PostgresEventStore implements EventStore<SqlExecutor> {
+  readonly names: SchemaNames;
+  private readonly db: SqlDatabase;
+  private readonly producer: string;
+  private readonly maxEventBytes: number;
+  private readonly allowAnyTypeName: boolean;
+  private readonly coalescer: AppendCoalescer<AppendRequest, AppendOutcome> | null;
+  private readonly wakes: WakeHub;
+  private readonly sql: ReturnType<typeof statements>;
+  private closed = false;
+
+  constructor(private readonly options: PostgresEventStoreOptions) {
+    this.db = options.db;
+    this.names = schemaNames(options.schema ?? 'causeway');
+    this.producer = options.producer ?? 'causeway';
+    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    this.allowAnyTypeName = options.allowAnyTypeName ?? false;
+    if (!Number.isInteger(this.maxEventBytes) || this.maxEventBytes < 1) throw new InvalidOptionsError('maxEventBytes must be a positive integer');
+    this.sql = statements(this.names);
+    const c = options.coalesce;
+    if (c === false || this.db.maxConcurrency === 1) {
+      // PGlite runs one transaction at a time: coalescing would only add a queue in front of its own.
+      this.coalescer = null;
+    } else {
+      const settings: CoalescerOptions = { maxInFlight: c?.maxInFlight ?? 2, maxAppends: c?.maxAppends ?? 64, maxEvents: c?.maxEvents ?? 2000 };
+      for (const [k, v] of Object.entries(settings)) {
+        if (!Number.isInteger(v) || v < 1) throw new InvalidOptionsError(`coalesce.${k} must be an integer >= 1`);
+      }
+      this.coalescer = new AppendCoalescer((reqs) => this.runBatch(this.db, reqs), settings, (r) => r.prepared.length);
+    }
+    this.wakes = new WakeHub(this.db, this.names.channel);
+  }
+
+  async append(stream: StreamRef, events: readonly NewEvent[], options: AppendOptions<SqlExecutor> = {}): Promise<AppendResult> {
+    this.assertOpen();
+    const prepared = prepareAppend(stream, events, {
+      producer: this.producer,
+      maxEventBytes: this.maxEventBytes,
+      allowAnyTypeName: this.allowAnyTypeName,
+    });
+    const expected = options.expectedVersion ?? 'any';
+    const problem = expectedVersionProblem(expected);
+    if (problem) throw new SchemaError([problem]);
+    const request: AppendRequest = { stream, prepared, expected, streamType: options.streamType ?? null };
+    const hook = options.beforeCommit;
+    if (hook) {
+      return this.db.transaction(async (tx) => {
+        const [outcome] = await this.runBatch(tx, [request]);
+        const result = await this.settle(request, outcome as AppendOutcome, tx);
+        if (result.written) await hook(tx, result);
+        return result;
+      });
+    }
+    const outcome = this.coalescer ? await this.coalescer.submit(request) : ((await this.runBatch(this.db, [request]))[0] as AppendOutcome);
+    return this.settle(request, outcome, this.db);
+  }
+
+  async readStream(stream: StreamRef, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    validateStreamRef(stream);
+    validateReadStream(options);
+    const backward = options.direction === 'backward';
+    const asOf = options.asOf === undefined ? null : options.asOf instanceof Date ? options.asOf.toISOString() : options.asOf;
+    const params = [stream.tenantId, stream.streamId, options.fromVersion ?? 0, options.toVersion ?? Number.MAX_SAFE_INTEGER, options.maxCount ?? null];
+    const { rows } = asOf === null
+      ? await this.db.query<EventRow>(backward ? this.sql.readStreamBackward : this.sql.readStreamForward, params, backward ? `${this.names.raw}.rsb` : `${this.names.raw}.rsf`)
+      : await this.db.query<EventRow>(backward ? this.sql.readStreamAsOfBackward : this.sql.readStreamAsOfForward, [...params, asOf]);
+    return rows.map(rowToEvent);
+  }
+
+  async readAll(options: ReadAllOptions): Promise<ReadAllResult> {
+    const { after, limit } = validateReadAll(options);
+    const tenant = options.tenantId === ALL_TENANTS ? null : options.tenantId;
+    const { rows } = await this.db.query<EventRow>(
+      this.sql.readAll,
+      [after.tx.toString(), after.seq.toString(), tenant, options.eventTypes ?? null, limit],
+      `${this.names.raw}.ra`,
+    );
+    const events = rows.map(rowToEvent);
+    const last = events[events.length - 1];
+    return { events, next: last ? last.position : after };
+  }
+
+  subscribe(options: SubscribeOptions, handler: (events: readonly RecordedEvent[]) => Promise<void>): Subscription {
+    this.assertOpen();
+    const batchSize = options.batchSize ?? 500;
+    const { after } = validateReadAll({ ...options, limit: batchSize });
+    const pollIntervalMs = options.pollIntervalMs ?? 1000;
+    if (!(Number.isInteger(pollIntervalMs) && pollIntervalMs >= 1)) throw new InvalidOptionsError('pollIntervalMs must be an integer >= 1');
+    return runCatchUpSubscription(
+      { read: (from, limit) => this.readAll({ ...options, after: from, limit }), onWake: (wake) => this.wakes.add(wake) },
+      { after, batchSize, pollIntervalMs },
+      handler,
+    );
+  }
+
+  async streamInfo(stream: StreamRef): Promise<StreamInfo | null> {
+    validateStreamRef(stream);
+    const { rows } = await this.db.query<{ version: string; stream_type: string | null; archived: boolean; deleted: boolean }>(
+      `SELECT version::text AS version, stream_type, archived, deleted FROM ${this.names.schema}.streams WHERE tenant_id = $1 AND stream_id = $2`,
+      [stream.tenantId, stream.streamId],
+    );
+    const r = rows[0];
+    return r
+      ? { tenantId: stream.tenantId, streamId: stream.streamId, version: Number(r.version), streamType: r.stream_type, archived: r.archived, deleted: r.deleted }
+      : null;
+  }
+
+  async archiveStream(stream: StreamRef): Promise<void> {
+    validateStreamRef(stream);
+    await this.db.query(
+      `UPDATE ${this.names.schema}.streams SET archived = true, updated_at = clock_timestamp() WHERE tenant_id = $1 AND stream_id = $2 AND NOT deleted`,
+      [stream.tenantId, stream.streamId],
+    );
+  }
+
+  async deleteStream(stream: StreamRef): Promise<void> {
+    validateStreamRef(stream);
+    const s = this.names.schema;
+    const params = [stream.tenantId, stream.streamId];
+    await this.db.transaction(async (tx) => {
+      // The upsert takes the stream's row lock first, so no append can slip in between.
+      await tx.query(
+        `INSERT INTO ${s}.streams AS st (tenant_id, stream_id, version, deleted) VALUES ($1, $2, 0, true)
+         ON CONFLICT (tenant_id, stream_id) DO UPDATE SET deleted = true, updated_at = clock_timestamp()`,
+        params,
+      );
+      await tx.query(`DELETE FROM ${s}.events WHERE tenant_id = $1 AND stream_id = $2`, params);
+      await tx.query(`DELETE FROM ${s}.snapshots WHERE tenant_id = $1 AND stream_id = $2`, params);
+    });
+  }
+
+  async saveSnapshot(stream: StreamRef, snapshot: Snapshot): Promise<void> {
+    validateStreamRef(stream);
+    const problems: string[] = [];
+    if (!Number.isSafeInteger(snapshot.version) || snapshot.version < 1) problems.push('snapshot version must be an integer >= 1');
+    const stateProblem = jsonProblem(snapshot.state, 'snapshot state');
+    if (stateProblem) problems.push(stateProblem);
+    const name = snapshot.name ?? 'default';
+    if (typeof name !== 'string' || name.length === 0 || name.length > 200) problems.push('snapshot name must be a string of 1 to 200 characters');
+    if (problems.length > 0) throw new SchemaError(problems);
+    const s = this.names.schema;
+    const { rows } = await this.db.query<{ ok: boolean }>(
+      `WITH target AS (
+         SELECT version FROM ${s}.streams WHERE tenant_id = $1 AND stream_id = $2 AND NOT deleted AND version >= $4
+       ), saved AS (
+         INSERT INTO ${s}.snapshots (tenant_id, stream_id, name, version, state)
+         SELECT $1, $2, $3, $4, $5::jsonb FROM target
+         ON CONFLICT (tenant_id, stream_id, name) DO UPDATE
+           SET version = excluded.version, state = excluded.state, created_at = clock_timestamp()
+           WHERE ${s}.snapshots.version < excluded.version
+         RETURNING 1
+       )
+       SELECT EXISTS (SELECT 1 FROM target) AS ok`,
+      [stream.tenantId, stream.streamId, name, snapshot.version, JSON.stringify(snapshot.state)],
+    );
+    if (!rows[0]?.ok) throw new SchemaError([`snapshot version ${snapshot.version} is beyond the end of stream "${stream.streamId}"`]);
+  }
+
+  async loadSnapshot<TState = unknown>(stream: StreamRef, name = 'default'): Promise<Snapshot<TState> | null> {
+    validateStreamRef(stream);
+    const { rows } = await this.db.query<{ version: number; state: TState }>(
+      `SELECT version::integer AS version, state FROM ${this.names.schema}.snapshots WHERE tenant_id = $1 AND stream_id = $2 AND name = $3`,
+      [stream.tenantId, stream.streamId, name],
+      `${this.names.raw}.ls`,
+    );
+    const r = rows[0];
+    return r ? { version: r.version, state: r.state, name } : null;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.coalescer?.drain();
+    await this.wakes.close();
+    if (this.options.ownsDatabase) await this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new InvalidOptionsError('the event store is closed');
+  }
+
+  /** One call of append_batch for many independent appends; one outcome per request, in order. */
+  private async runBatch(executor: SqlExecutor, requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
+    // Lock streams in one global order so two batches cannot deadlock; the sort is stable, so
+    // appends to the same stream keep their arrival order.
+    const order = requests.map((_, i) => i);
+    if (requests.length > 1) order.sort((a, b) => compareStreams((requests[a] as AppendRequest).stream, (requests[b] as AppendRequest).stream));
+    const a = { tenant: [] as string[], stream: [] as string[], type: [] as (string | null)[], expected: [] as number[], count: [] as number[] };
+    const e = {
+      id: [] as string[], type: [] as string[], version: [] as number[], occurred: [] as string[], correlation: [] as string[],
+      causation: [] as (string | null)[], producer: [] as string[], data: [] as string[], metadata: [] as string[],
+    };
+    for (const i of order) {
+      const r = requests[i] as AppendRequest;
+      a.tenant.push(r.stream.tenantId);
+      a.stream.push(r.stream.streamId);
+      a.type.push(r.streamType);
+      a.expected.push(typeof r.expected === 'number' ? r.expected : EXPECTED_CODE[r.expected]);
+      a.count.push(r.prepared.length);
+      for (const p of r.prepared) {
+        const env = p.envelope;
+        e.id.push(env.eventId);
+        e.type.push(env.eventType);
+        e.version.push(env.eventVersion);
+        e.occurred.push(env.occurredAt);
+        e.correlation.push(env.correlationId);
+        e.causation.push(env.causationId);
+        e.producer.push(env.producer);
+        e.data.push(p.dataJson);
+        e.metadata.push(p.metadataJson);
+      }
+    }
+    const { rows } = await executor.query<AppendRow>(
+      this.sql.appendBatch,
+      [a.tenant, a.stream, a.type, a.expected, a.count, e.id, e.type, e.version, e.occurred, e.correlation, e.causation, e.producer, e.data, e.metadata],
+      `${this.names.raw}.append`,
+    );
+    const outcomes: AppendOutcome[] = new Array(requests.length);
+    order.forEach((reqIndex, rowIndex) => {
+      outcomes[reqIndex] = toOutcome(requests[reqIndex] as AppendRequest, rows[rowIndex] as AppendRow);
+    });
+    return outcomes;
+  }
+
+  /** Turns an outcome into the caller's result or error; "ids exist" is classified here. */
+  private async settle(request: AppendRequest, outcome: AppendOutcome, executor: SqlExecutor): Promise<AppendResult> {
+    if ('result' in outcome) return outcome.result;
+    if ('error' in outcome) throw outcome.error;
+    const ids = request.prepared.map((p) => p.envelope.eventId);
+    const { rows } = await executor.query<EventRow>(this.sql.eventsById, [request.stream.tenantId, ids]);
+    const byId = new Map(rows.map((r) => [r.event_id, rowToEvent(r)]));
+    const existing = ids.map((id) => byId.get(id) ?? null);
+    const result = matchIdempotentAppend(request.stream, existing, request.expected);
+    if (result) return result;
+    // The ids vanished between the check and the lookup (a tombstone delete): report a conflict.
+    throw new ConcurrencyError(request.stream.tenantId, request.stream.streamId, request.expected, -1);
+  }
+}
+
+function toOutcome(request: AppendRequest, row: AppendRow): AppendOutcome {
+  const { stream } = request;
+  switch (row.status) {
+    case 0: {
+      const version = Number(row.version);
+      const events = writtenEvents(
+        request.prepared.map((p) => p.envelope),
+        stream.streamId,
+        version - request.prepared.length + 1,
+        row.tx as string,
+        row.seqs as string[],
+        row.recorded_at as string,
+      );
+      return { result: { nextExpectedVersion: version, written: true, events, position: (events[events.length - 1] as RecordedEvent).position } };
+    }
+    case 1:
+      return { error: new ConcurrencyError(stream.tenantId, stream.streamId, request.expected, Number(row.version)) };
+    case 2:
+      return { error: new StreamClosedError(stream.streamId, 'deleted') };
+    case 3:
+      return { error: new StreamClosedError(stream.streamId, 'archived') };
+    default:
+      return { idsExist: true };
+  }
+}
+
+function compareStreams(a: StreamRef, b: StreamRef): number {
+  if (a.tenantId !== b.tenantId) return a.tenantId < b.tenantId ? -1 : 1;
+  if (a.streamId !== b.streamId) return a.streamId < b.streamId ? -1 : 1;
+  return 0;
+}
+
+function statements({ schema: s }: SchemaNames) {
+  const readStream = (order: 'ASC' | 'DESC', asOf: boolean) => `
+    SELECT ${EVENT_COLUMNS} FROM ${s}.events
+    WHERE tenant_id = $1 AND stream_id = $2 AND stream_version BETWEEN $3 AND $4
+    ${asOf ? `AND stream_version <= (SELECT coalesce(max(stream_version), 0) FROM ${s}.events
+                WHERE tenant_id = $1 AND stream_id = $2 AND recorded_at <= $6::timestamptz)` : ''}
+    ORDER BY stream_version ${order} LIMIT $5`;
+  return {
+    appendBatch: `SELECT status, version::text AS version, tx, seqs, recorded_at
+      FROM ${s}.append_batch($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::uuid[], $7::text[],
+        $8::integer[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::jsonb[], $14::jsonb[])`,
+    readStreamForward: readStream('ASC', false),
+    readStreamBackward: readStream('DESC', false),
+    readStreamAsOfForward: readStream('ASC', true),
+    readStreamAsOfBackward: readStream('DESC', true),
+    // Gap safety: only transactions older than the oldest one still running are read, in
+    // (transaction, sequence) order; nothing can later commit below this cursor.
+    readAll: `SELECT ${EVENT_COLUMNS} FROM ${s}.events
+      WHERE (tx, seq) > ($1::text::xid8, $2::bigint)
+        AND tx < pg_snapshot_xmin(pg_current_snapshot())
+        AND ($3::text IS NULL OR tenant_id = $3::text)
+        AND ($4::text[] IS NULL OR event_type = ANY ($4::text[]))
+      ORDER BY tx, seq LIMIT $5`,
+    eventsById: `SELECT ${EVENT_COLUMNS} FROM ${s}.events WHERE tenant_id = $1 AND event_id = ANY ($2::uuid[])`,
+  };
+}
