@@ -15,6 +15,7 @@ import {
   type Subscription,
 } from './event-store.js';
 import { runCatchUpSubscription } from './catch-up-subscription.js';
+import { jsonProblem } from './json.js';
 import { comparePositions, LOG_START } from './position.js';
 import { DEFAULT_MAX_EVENT_BYTES, prepareAppend } from './prepare-append.js';
 import { checkExpectedVersion, expectedVersionProblem, matchIdempotentAppend, readStreamSlice, validateReadAll, validateReadStream, validateStreamRef } from './store-rules.js';
@@ -191,8 +192,17 @@ export class InMemoryEventStore implements EventStore<undefined> {
 
   async saveSnapshot(stream: StreamRef, snapshot: Snapshot): Promise<void> {
     validateStreamRef(stream);
-    if (!Number.isInteger(snapshot.version) || snapshot.version < 1) throw new SchemaError(['snapshot version must be an integer >= 1']);
     const name = snapshot.name ?? 'default';
+    const problems: string[] = [];
+    if (!Number.isSafeInteger(snapshot.version) || snapshot.version < 1) problems.push('snapshot version must be an integer >= 1');
+    const stateProblem = jsonProblem(snapshot.state, 'snapshot state');
+    if (stateProblem) problems.push(stateProblem);
+    if (typeof name !== 'string' || name.length === 0 || name.length > 200) problems.push('snapshot name must be a string of 1 to 200 characters');
+    if (problems.length > 0) throw new SchemaError(problems);
+    const target = this.streams.get(streamKey(stream));
+    if (!target || target.info.deleted || target.info.version < snapshot.version) {
+      throw new SchemaError([`snapshot version ${snapshot.version} is beyond the end of stream "${stream.streamId}"`]);
+    }
     const key = `${streamKey(stream)}\u0000${name}`;
     const current = this.snapshots.get(key);
     if (current && current.version >= snapshot.version) return;
