@@ -1,4 +1,4 @@
-import { envelopeProblems, type EventEnvelope, type Metadata } from './envelope.js';
+import { envelopeProblems, isRfc3339Timestamp, type EventEnvelope, type Metadata } from './envelope.js';
 import { SchemaError } from './errors.js';
 
 /**
@@ -68,8 +68,8 @@ export interface DecodedCloudEvent {
 
 /**
  * Rebuilds the envelope from CloudEvents attributes (as an SDK or a binary-mode transport hands
- * them over: extensions may arrive as strings). Throws SchemaError naming every missing or bad
- * attribute.
+ * them over: extensions may arrive as strings). Absent `data` is null: the SDK drops null data in
+ * structured mode. Throws SchemaError naming every missing or bad attribute.
  */
 export function fromCloudEvent(attributes: Readonly<Record<string, unknown>>): DecodedCloudEvent {
   const problems: string[] = [];
@@ -82,7 +82,20 @@ export function fromCloudEvent(attributes: Readonly<Record<string, unknown>>): D
   const metadata: Record<string, string> = {};
   for (const [key, value] of Object.entries(attributes)) {
     if (KNOWN.has(key) || value === undefined) continue;
-    metadata[key] = typeof value === 'string' ? value : String(value);
+    if (typeof value === 'string') metadata[key] = value;
+    else if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) metadata[key] = String(value);
+    else problems.push(`extension "${key}" must be a string, a finite number or a boolean; got ${value === null ? 'null' : typeof value}`);
+  }
+  const sequence = streamVersionOf(attributes.sequence);
+  if (Number.isNaN(sequence)) {
+    problems.push(`sequence must be a stream version (a decimal integer >= 1); got ${preview(attributes.sequence)}`);
+  }
+  const recordedtime = attributes.recordedtime;
+  if (recordedtime !== undefined && !isRfc3339Timestamp(recordedtime)) {
+    problems.push(`recordedtime must be an RFC 3339 timestamp; got ${preview(recordedtime)}`);
+  }
+  if (attributes.data === undefined && attributes.data_base64 !== undefined) {
+    problems.push('data_base64 is not supported; JSON data must travel as data');
   }
   const envelope: EventEnvelope = {
     eventId: attributes.id as string,
@@ -93,15 +106,36 @@ export function fromCloudEvent(attributes: Readonly<Record<string, unknown>>): D
     correlationId: attributes.correlationid as string,
     causationId: (attributes.causationid as string | undefined) ?? null,
     producer: attributes.source as string,
-    data: attributes.data,
+    data: attributes.data === undefined ? null : attributes.data,
     metadata: metadata as Metadata,
   };
   problems.push(...envelopeProblems(envelope, true));
   if (problems.length > 0) throw new SchemaError(problems.map((p) => `cloudevent: ${p}`));
   const decoded: { -readonly [K in keyof DecodedCloudEvent]: DecodedCloudEvent[K] } = { envelope };
   if (typeof attributes.subject === 'string') decoded.streamId = attributes.subject;
-  if (attributes.sequence !== undefined) decoded.streamVersion = Number(attributes.sequence);
-  if (typeof attributes.recordedtime === 'string') decoded.recordedAt = attributes.recordedtime;
+  if (sequence !== undefined) decoded.streamVersion = sequence;
+  if (recordedtime !== undefined) decoded.recordedAt = recordedtime as string;
   if (typeof attributes.dataschema === 'string') decoded.dataschema = attributes.dataschema;
   return decoded;
+}
+
+/**
+ * The stream version a `sequence` carries: undefined when absent, NaN unless it is a decimal
+ * integer >= 1 (text as toCloudEvent writes it, or a number from a lenient SDK).
+ */
+function streamVersionOf(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 1 ? value : Number.NaN;
+  if (typeof value !== 'string' || value.length === 0) return Number.NaN;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 48 || c > 57) return Number.NaN;
+  }
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 1 ? n : Number.NaN;
+}
+
+function preview(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return typeof value === 'object' && value !== null ? typeof value : String(value);
 }

@@ -1,6 +1,6 @@
 import { SchemaError } from './errors.js';
 import { checkEventTypeName } from './event-type-name.js';
-import { jsonProblem } from './json.js';
+import { jsonProblem, textProblem } from './json.js';
 import { tenantIdProblem } from './names.js';
 import { isUuid, uuidv7 } from './uuid.js';
 
@@ -91,6 +91,32 @@ const RESERVED_KEYS = new Set([
   'data_base64', 'tenantid', 'correlationid', 'causationid', 'recordedtime', 'eventversion', 'sequence',
 ]);
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * RFC 3339 date-time (section 5.6) whose fields are in range (section 5.7): the day exists in its
+ * month, hour 0-23, minute and second 0-59, offset up to 23:59. Date.parse alone would roll
+ * 2024-02-30 over to March 1 and 24:00 to the next day. Leap second 60 is refused: Date cannot hold it.
+ */
+export function isRfc3339Timestamp(value: unknown): value is string {
+  if (typeof value !== 'string' || !RFC3339.test(value)) return false;
+  const year = digits(value, 0, 4);
+  const month = digits(value, 5, 2);
+  const day = digits(value, 8, 2);
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0))) return false;
+  if (digits(value, 11, 2) > 23 || digits(value, 14, 2) > 59 || digits(value, 17, 2) > 59) return false;
+  if (value.endsWith('Z')) return true;
+  return digits(value, value.length - 5, 2) <= 23 && digits(value, value.length - 2, 2) <= 59;
+}
+
+/** The decimal number in `count` characters from `start`; the caller has checked they are digits. */
+function digits(s: string, start: number, count: number): number {
+  let n = 0;
+  for (let i = start; i < start + count; i++) n = n * 10 + s.charCodeAt(i) - 48;
+  return n;
+}
 
 /**
  * Completes and validates a new event. Throws SchemaError naming every rule broken, so bad input
@@ -126,7 +152,7 @@ export function envelopeProblems(e: EventEnvelope, allowAnyTypeName = false): st
   if (allowAnyTypeName) {
     if (typeof e.eventType !== 'string' || e.eventType.length === 0 || e.eventType.length > 200) {
       problems.push('eventType must be a string of 1 to 200 characters');
-    }
+    } else pushTextProblem(problems, 'eventType', e.eventType);
   } else {
     problems.push(...checkEventTypeName(e.eventType).problems);
   }
@@ -135,18 +161,18 @@ export function envelopeProblems(e: EventEnvelope, allowAnyTypeName = false): st
   }
   const tenant = tenantIdProblem(e.tenantId);
   if (tenant) problems.push(tenant);
-  if (typeof e.occurredAt !== 'string' || !RFC3339.test(e.occurredAt) || Number.isNaN(Date.parse(e.occurredAt))) {
+  if (!isRfc3339Timestamp(e.occurredAt) || Number.isNaN(Date.parse(e.occurredAt))) {
     problems.push(`occurredAt must be an RFC 3339 timestamp; got ${JSON.stringify(e.occurredAt)}`);
   }
   if (typeof e.correlationId !== 'string' || e.correlationId.length === 0 || e.correlationId.length > 200) {
     problems.push('correlationId must be a string of 1 to 200 characters');
-  }
+  } else pushTextProblem(problems, 'correlationId', e.correlationId);
   if (e.causationId !== null && (typeof e.causationId !== 'string' || e.causationId.length === 0 || e.causationId.length > 200)) {
     problems.push('causationId must be null or a string of 1 to 200 characters');
-  }
+  } else if (e.causationId !== null) pushTextProblem(problems, 'causationId', e.causationId);
   if (typeof e.producer !== 'string' || e.producer.length === 0 || e.producer.length > 200) {
     problems.push('producer must be a string of 1 to 200 characters');
-  }
+  } else pushTextProblem(problems, 'producer', e.producer);
   if (e.data === undefined) problems.push('data is missing');
   else {
     const p = jsonProblem(e.data);
@@ -156,9 +182,14 @@ export function envelopeProblems(e: EventEnvelope, allowAnyTypeName = false): st
   return problems;
 }
 
-/** RFC 3339 text in the canonical `toISOString` form; unparseable input is kept so validation names it. */
+function pushTextProblem(problems: string[], field: string, value: string): void {
+  const p = textProblem(field, value);
+  if (p) problems.push(p);
+}
+
+/** RFC 3339 text in the canonical `toISOString` form; invalid input is kept so validation names it. */
 function normalizeTime(value: string): string {
-  if (typeof value !== 'string' || !RFC3339.test(value)) return value;
+  if (!isRfc3339Timestamp(value)) return value;
   const t = Date.parse(value);
   return Number.isNaN(t) ? value : new Date(t).toISOString();
 }
@@ -174,6 +205,7 @@ export function metadataProblems(metadata: unknown): string[] {
     }
     if (typeof value !== 'string') problems.push(`metadata "${key}" must be a string`);
     else if (value.length > 4096) problems.push(`metadata "${key}" must be at most 4096 characters`);
+    else pushTextProblem(problems, `metadata "${key}"`, value);
   }
   return problems;
 }

@@ -1,3 +1,5 @@
+import { hasLoneSurrogate } from './names.js';
+
 /**
  * Events carry JSON. This check walks a value once and names the first path that JSON cannot
  * represent losslessly (undefined, functions, bigint, NaN, class instances, cycles ...).
@@ -10,8 +12,10 @@ export function jsonProblem(value: unknown, path = 'data'): string | null {
 
 function walk(value: unknown, path: string, depth: number, seen: Set<object>): string | null {
   switch (typeof value) {
-    case 'string':
-      return hasNul(value) ? `${path} contains the NUL character (U+0000), which PostgreSQL JSON cannot store` : null;
+    case 'string': {
+      const fault = textFault(value);
+      return fault === null ? null : `${path} contains ${FAULT_TEXT[fault]}, which PostgreSQL JSON cannot store`;
+    }
     case 'boolean':
       return null;
     case 'number':
@@ -35,7 +39,8 @@ function walk(value: unknown, path: string, depth: number, seen: Set<object>): s
       }
       seen.add(value);
       for (const key of Object.keys(value)) {
-        if (hasNul(key)) return `${path} has a key containing the NUL character (U+0000)`;
+        const fault = textFault(key);
+        if (fault !== null) return `${path} has a key containing ${FAULT_TEXT[fault]}, which PostgreSQL JSON cannot store`;
         const p = walk((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1, seen);
         if (p) return p;
       }
@@ -47,8 +52,30 @@ function walk(value: unknown, path: string, depth: number, seen: Set<object>): s
   }
 }
 
-function hasNul(s: string): boolean {
-  return s.includes('\u0000');
+/**
+ * Text PostgreSQL cannot hold: NUL (text and jsonb refuse it) and lone surrogates (they have no
+ * UTF-8 form). The character class is one native scan with no backtracking, so the common clean
+ * string costs a single pass; only a hit pays for the exact check.
+ */
+const SUSPECT = /[\u0000\ud800-\udfff]/;
+type TextFault = 'nul' | 'surrogate';
+const FAULT_TEXT: Readonly<Record<TextFault, string>> = {
+  nul: 'the NUL character (U+0000)',
+  surrogate: 'a lone surrogate (not well-formed Unicode)',
+};
+
+function textFault(s: string): TextFault | null {
+  if (!SUSPECT.test(s)) return null;
+  if (s.includes('\u0000')) return 'nul';
+  return hasLoneSurrogate(s) ? 'surrogate' : null;
+}
+
+/** Names `field` and the rule when PostgreSQL text cannot store `s`; null when it can. */
+export function textProblem(field: string, s: string): string | null {
+  const fault = textFault(s);
+  if (fault === 'nul') return `${field} must not contain the NUL character (U+0000), which PostgreSQL cannot store`;
+  if (fault === 'surrogate') return `${field} must be well-formed Unicode (no lone surrogates), which PostgreSQL cannot store`;
+  return null;
 }
 
 const encoder = new TextEncoder();

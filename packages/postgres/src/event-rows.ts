@@ -1,11 +1,12 @@
 import type { EventEnvelope, LogPosition, RecordedEvent } from '@causeway/core';
 
 /** Columns selected for a recorded event, cast so both drivers return the same JS types. */
-export const EVENT_COLUMNS = `seq::text AS seq, tx::text AS tx, tenant_id, stream_id, stream_version::integer AS stream_version,
-  event_id::text AS event_id, event_type, event_version,
-  to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at,
-  to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
-  correlation_id, causation_id, producer, data, metadata`;
+/** Select it from `events ev`; callers must qualify their own ORDER BY (ev.tx, ev.seq). */
+export const EVENT_COLUMNS = `ev.seq::text AS seq, ev.tx::text AS tx, ev.tenant_id, ev.stream_id, ev.stream_version::integer AS stream_version,
+  ev.event_id::text AS event_id, ev.event_type, ev.event_version,
+  to_char(ev.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at,
+  to_char(ev.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
+  ev.correlation_id, ev.causation_id, ev.producer, ev.data, ev.metadata`;
 
 export interface EventRow {
   seq: string;

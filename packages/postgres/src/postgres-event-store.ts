@@ -1,5 +1,6 @@
 import {
   ALL_TENANTS,
+  AdapterError,
   ConcurrencyError,
   DEFAULT_MAX_EVENT_BYTES,
   InvalidOptionsError,
@@ -33,7 +34,7 @@ import { AppendCoalescer, type CoalescerOptions } from './append-coalescer.js';
 import { EVENT_COLUMNS, rowToEvent, writtenEvents, type EventRow } from './event-rows.js';
 import { migrate } from './migrate.js';
 import { schemaNames, type SchemaNames } from './schema.js';
-import type { SqlDatabase, SqlExecutor } from './sql-executor.js';
+import { sqlState, type SqlDatabase, type SqlExecutor } from './sql-executor.js';
 import { WakeHub } from './wake-hub.js';
 
 export interface PostgresEventStoreOptions {
@@ -59,10 +60,12 @@ interface AppendRequest {
   readonly prepared: readonly PreparedEvent[];
   readonly expected: ExpectedVersion;
   readonly streamType: string | null;
+  /** The caller chose the event ids, so a refused append may be a re-append of stored events. */
+  readonly idsSupplied: boolean;
 }
 
-/** Either the append's result, an error for that caller, or "ids already stored: classify". */
-type AppendOutcome = { readonly result: AppendResult } | { readonly error: Error } | { readonly idsExist: true };
+/** The append's result, an error for that caller, or a version conflict that may be a re-append. */
+type AppendOutcome = { readonly result: AppendResult } | { readonly error: Error } | { readonly conflict: ConcurrencyError };
 
 interface AppendRow {
   status: number;
@@ -129,18 +132,30 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     const expected = options.expectedVersion ?? 'any';
     const problem = expectedVersionProblem(expected);
     if (problem) throw new SchemaError([problem]);
-    const request: AppendRequest = { stream, prepared, expected, streamType: options.streamType ?? null };
+    const request: AppendRequest = {
+      stream,
+      prepared,
+      expected,
+      streamType: options.streamType ?? null,
+      idsSupplied: events.some((e) => e.eventId !== undefined),
+    };
     const hook = options.beforeCommit;
-    if (hook) {
-      return this.db.transaction(async (tx) => {
-        const [outcome] = await this.runBatch(tx, [request]);
-        const result = await this.settle(request, outcome as AppendOutcome, tx);
-        if (result.written) await hook(tx, result);
-        return result;
-      });
+    try {
+      if (hook) {
+        return await this.db.transaction(async (tx) => {
+          const [outcome] = await this.runBatch(tx, [request]);
+          if (outcome && 'result' in outcome) await hook(tx, outcome.result);
+          return outcome as AppendOutcome;
+        }).then((outcome) => this.settle(request, outcome));
+      }
+      const outcome = this.coalescer ? await this.coalescer.submit(request) : ((await this.runBatch(this.db, [request]))[0] as AppendOutcome);
+      return await this.settle(request, outcome);
+    } catch (e) {
+      // An event id is stored already (the insert hit the unique key, SQLSTATE 23505): nothing
+      // was written. Decide whether this is a re-append of the same events or a duplicate id.
+      if (sqlState(e) === '23505') return this.classifyStoredIds(request, null);
+      throw e;
     }
-    const outcome = this.coalescer ? await this.coalescer.submit(request) : ((await this.runBatch(this.db, [request]))[0] as AppendOutcome);
-    return this.settle(request, outcome, this.db);
   }
 
   async readStream(stream: StreamRef, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -310,17 +325,24 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     return outcomes;
   }
 
-  /** Turns an outcome into the caller's result or error; "ids exist" is classified here. */
-  private async settle(request: AppendRequest, outcome: AppendOutcome, executor: SqlExecutor): Promise<AppendResult> {
+  /** Turns an outcome into the caller's result or error. */
+  private async settle(request: AppendRequest, outcome: AppendOutcome): Promise<AppendResult> {
     if ('result' in outcome) return outcome.result;
     if ('error' in outcome) throw outcome.error;
+    // A conflict with caller-chosen ids may be a retry of an append that already landed.
+    if (request.idsSupplied) return this.classifyStoredIds(request, outcome.conflict);
+    throw outcome.conflict;
+  }
+
+  /** Idempotent re-append (same ids, same place: success without writing), duplicate id, or `otherwise`. */
+  private async classifyStoredIds(request: AppendRequest, otherwise: ConcurrencyError | null): Promise<AppendResult> {
     const ids = request.prepared.map((p) => p.envelope.eventId);
-    const { rows } = await executor.query<EventRow>(this.sql.eventsById, [request.stream.tenantId, ids]);
+    const { rows } = await this.db.query<EventRow>(this.sql.eventsById, [request.stream.tenantId, ids]);
     const byId = new Map(rows.map((r) => [r.event_id, rowToEvent(r)]));
-    const existing = ids.map((id) => byId.get(id) ?? null);
-    const result = matchIdempotentAppend(request.stream, existing, request.expected);
+    const result = matchIdempotentAppend(request.stream, ids.map((id) => byId.get(id) ?? null), request.expected);
     if (result) return result;
-    // The ids vanished between the check and the lookup (a tombstone delete): report a conflict.
+    if (otherwise) throw otherwise;
+    // The ids were deleted (tombstone) between the failed insert and this lookup: let the caller retry.
     throw new ConcurrencyError(request.stream.tenantId, request.stream.streamId, request.expected, -1);
   }
 }
@@ -341,13 +363,13 @@ function toOutcome(request: AppendRequest, row: AppendRow): AppendOutcome {
       return { result: { nextExpectedVersion: version, written: true, events, position: (events[events.length - 1] as RecordedEvent).position } };
     }
     case 1:
-      return { error: new ConcurrencyError(stream.tenantId, stream.streamId, request.expected, Number(row.version)) };
+      return { conflict: new ConcurrencyError(stream.tenantId, stream.streamId, request.expected, Number(row.version)) };
     case 2:
       return { error: new StreamClosedError(stream.streamId, 'deleted') };
     case 3:
       return { error: new StreamClosedError(stream.streamId, 'archived') };
     default:
-      return { idsExist: true };
+      return { error: new AdapterError('postgres', `append_batch returned unknown status ${String(row.status)}`) };
   }
 }
 
@@ -359,11 +381,11 @@ function compareStreams(a: StreamRef, b: StreamRef): number {
 
 function statements({ schema: s }: SchemaNames) {
   const readStream = (order: 'ASC' | 'DESC', asOf: boolean) => `
-    SELECT ${EVENT_COLUMNS} FROM ${s}.events
-    WHERE tenant_id = $1 AND stream_id = $2 AND stream_version BETWEEN $3 AND $4
-    ${asOf ? `AND stream_version <= (SELECT coalesce(max(stream_version), 0) FROM ${s}.events
-                WHERE tenant_id = $1 AND stream_id = $2 AND recorded_at <= $6::timestamptz)` : ''}
-    ORDER BY stream_version ${order} LIMIT $5`;
+    SELECT ${EVENT_COLUMNS} FROM ${s}.events ev
+    WHERE ev.tenant_id = $1 AND ev.stream_id = $2 AND ev.stream_version BETWEEN $3 AND $4
+    ${asOf ? `AND ev.stream_version <= (SELECT coalesce(max(h.stream_version), 0) FROM ${s}.events h
+                WHERE h.tenant_id = $1 AND h.stream_id = $2 AND h.recorded_at <= $6::timestamptz)` : ''}
+    ORDER BY ev.stream_version ${order} LIMIT $5`;
   return {
     appendBatch: `SELECT status, version::text AS version, tx, seqs, recorded_at
       FROM ${s}.append_batch($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::uuid[], $7::text[],
@@ -374,12 +396,14 @@ function statements({ schema: s }: SchemaNames) {
     readStreamAsOfBackward: readStream('DESC', true),
     // Gap safety: only transactions older than the oldest one still running are read, in
     // (transaction, sequence) order; nothing can later commit below this cursor.
-    readAll: `SELECT ${EVENT_COLUMNS} FROM ${s}.events
-      WHERE (tx, seq) > ($1::text::xid8, $2::bigint)
-        AND tx < pg_snapshot_xmin(pg_current_snapshot())
-        AND ($3::text IS NULL OR tenant_id = $3::text)
-        AND ($4::text[] IS NULL OR event_type = ANY ($4::text[]))
-      ORDER BY tx, seq LIMIT $5`,
-    eventsById: `SELECT ${EVENT_COLUMNS} FROM ${s}.events WHERE tenant_id = $1 AND event_id = ANY ($2::uuid[])`,
+    // Column references are qualified (ev.) because the select list re-uses the names for text casts,
+    // and an unqualified ORDER BY name would sort by the text (so '1000' before '999').
+    readAll: `SELECT ${EVENT_COLUMNS} FROM ${s}.events ev
+      WHERE (ev.tx, ev.seq) > ($1::text::xid8, $2::bigint)
+        AND ev.tx < pg_snapshot_xmin(pg_current_snapshot())
+        AND ($3::text IS NULL OR ev.tenant_id = $3::text)
+        AND ($4::text[] IS NULL OR ev.event_type = ANY ($4::text[]))
+      ORDER BY ev.tx, ev.seq LIMIT $5`,
+    eventsById: `SELECT ${EVENT_COLUMNS} FROM ${s}.events ev WHERE ev.tenant_id = $1 AND ev.event_id = ANY ($2::uuid[])`,
   };
 }

@@ -44,6 +44,15 @@ export async function createPGliteDatabase(options: PGliteDatabaseOptions = {}):
     }
   }
   let closed = false;
+  // PGlite has one backend: a query issued while a transaction is open would run inside that
+  // transaction (and vanish with its rollback). Every statement and transaction therefore queues
+  // behind one lock; statements inside a transaction use its handle and do not queue.
+  let tail: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = tail.then(fn, fn);
+    tail = next.catch(() => undefined);
+    return next;
+  };
 
   const run = async <R>(target: Pick<PGlite, 'query'>, sql: string, params: readonly unknown[]): Promise<SqlResult<R>> => {
     const r = await target.query<R>(sql, params as unknown[]);
@@ -53,14 +62,14 @@ export async function createPGliteDatabase(options: PGliteDatabaseOptions = {}):
   return {
     engine: 'pglite',
     maxConcurrency: 1,
-    query: (sql, params = []) => run(db, sql, params),
-    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      return db.transaction(async (t) => fn({ query: (sql, params = []) => run(t, sql, params) }));
+    query: (sql, params = []) => exclusive(() => run(db, sql, params)),
+    transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      return exclusive(() => db.transaction(async (t) => fn({ query: (sql, params = []) => run(t, sql, params) })));
     },
     async listen(channel, onNotify) {
-      const unlisten = await db.listen(channel, onNotify);
+      const unlisten = await exclusive(() => db.listen(channel, onNotify));
       return async () => {
-        if (!db.closed) await unlisten();
+        if (!db.closed) await exclusive(() => unlisten());
       };
     },
     async close() {
