@@ -113,7 +113,7 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
       // PGlite runs one transaction at a time: coalescing would only add a queue in front of its own.
       this.coalescer = null;
     } else {
-      const settings: CoalescerOptions = { maxInFlight: c?.maxInFlight ?? 2, maxAppends: c?.maxAppends ?? 64, maxEvents: c?.maxEvents ?? 2000 };
+      const settings: CoalescerOptions = { maxInFlight: c?.maxInFlight ?? 4, maxAppends: c?.maxAppends ?? 64, maxEvents: c?.maxEvents ?? 2000 };
       for (const [k, v] of Object.entries(settings)) {
         if (!Number.isInteger(v) || v < 1) throw new InvalidOptionsError(`coalesce.${k} must be an integer >= 1`);
       }

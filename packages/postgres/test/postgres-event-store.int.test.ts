@@ -1,7 +1,8 @@
 import { storeSuite } from '@causeway/conformance';
-import { createPgDatabase, createPostgresEventStore, type SqlDatabase } from '@causeway/postgres';
-import { dropSchema, PG_URL, postgresAvailable, skipBecauseNoServer, uniqueSchema } from './support.js';
+import { createPgDatabase, createPostgresEventStore, migrate, type SqlDatabase } from '@causeway/postgres';
+import { describe, expect, it } from 'vitest';
 import { naiveReader } from './naive-reader.js';
+import { dropSchema, PG_URL, postgresAvailable, skipBecauseNoServer, uniqueSchema } from './support.js';
 
 if (await postgresAvailable()) {
   for (const coalesce of [true, false]) {
@@ -23,6 +24,21 @@ if (await postgresAvailable()) {
       },
     });
   }
+
+  describe('migrations on the server', () => {
+    it('concurrent migrators apply each version once', async () => {
+      const schema = uniqueSchema('mig');
+      const dbs = Array.from({ length: 4 }, () => createPgDatabase({ connectionString: PG_URL, maxConnections: 2 }));
+      try {
+        const results = await Promise.all(dbs.map((db) => migrate(db, { schema })));
+        expect(results.flatMap((r) => r.applied).sort()).toEqual([1, 2]);
+        expect((await migrate(dbs[0] as SqlDatabase, { schema })).applied).toEqual([]);
+      } finally {
+        await Promise.all(dbs.map((db) => db.close()));
+        await dropSchema(schema);
+      }
+    });
+  });
 } else {
-  skipBecauseNoServer('storeSuite on PostgreSQL');
+  skipBecauseNoServer('storeSuite and migrations on PostgreSQL');
 }
