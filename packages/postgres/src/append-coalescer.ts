@@ -20,6 +20,7 @@ export interface CoalescerOptions {
 interface Job<TReq, TOut> {
   readonly request: TReq;
   readonly size: number;
+  readonly key: string;
   resolve(outcome: TOut): void;
   reject(error: unknown): void;
 }
@@ -33,11 +34,13 @@ export class AppendCoalescer<TReq, TOut> {
     private readonly runBatch: (requests: readonly TReq[]) => Promise<TOut[]>,
     private readonly options: CoalescerOptions,
     private readonly sizeOf: (request: TReq) => number,
+    /** Requests with the same key never share a batch; they go in arrival order, one batch each. */
+    private readonly keyOf: (request: TReq) => string,
   ) {}
 
   submit(request: TReq): Promise<TOut> {
     return new Promise<TOut>((resolve, reject) => {
-      this.queue.push({ request, size: this.sizeOf(request), resolve, reject });
+      this.queue.push({ request, size: this.sizeOf(request), key: this.keyOf(request), resolve, reject });
       this.pump();
     });
   }
@@ -57,11 +60,20 @@ export class AppendCoalescer<TReq, TOut> {
   private pump(): void {
     while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
       const jobs: Job<TReq, TOut>[] = [];
+      const keys = new Set<string>();
       let events = 0;
-      while (this.queue.length > 0 && jobs.length < this.options.maxAppends) {
-        const next = this.queue[0] as Job<TReq, TOut>;
+      // Take queued jobs in order, skipping (and keeping queued) any whose key is already taken,
+      // so appends to one stream stay in arrival order across batches.
+      for (let i = 0; i < this.queue.length && jobs.length < this.options.maxAppends; ) {
+        const next = this.queue[i] as Job<TReq, TOut>;
+        if (keys.has(next.key)) {
+          i++;
+          continue;
+        }
+        keys.add(next.key);
         if (jobs.length > 0 && events + next.size > this.options.maxEvents) break;
-        jobs.push(this.queue.shift() as Job<TReq, TOut>);
+        jobs.push(next);
+        this.queue.splice(i, 1);
         events += next.size;
       }
       this.inFlight++;

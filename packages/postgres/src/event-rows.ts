@@ -52,11 +52,11 @@ export function writtenEvents(
   firstVersion: number,
   tx: string,
   seqs: readonly string[],
-  recordedAt: string,
+  recordedAt: readonly string[],
 ): RecordedEvent[] {
   const txId = BigInt(tx);
   return envelopes.map((e, i) => {
     const position: LogPosition = { tx: txId, seq: BigInt(seqs[i] as string) };
-    return { ...e, streamId, streamVersion: firstVersion + i, position, recordedAt };
+    return { ...e, streamId, streamVersion: firstVersion + i, position, recordedAt: recordedAt[i] as string };
   });
 }

@@ -68,11 +68,11 @@ interface AppendRequest {
 type AppendOutcome = { readonly result: AppendResult } | { readonly error: Error } | { readonly conflict: ConcurrencyError };
 
 interface AppendRow {
-  status: number;
+  /** Stream version after the append; null when the append was refused. */
   version: string | null;
   tx: string | null;
   seqs: string[] | null;
-  recorded_at: string | null;
+  recorded: string[] | null;
 }
 
 const EXPECTED_CODE = { any: -1, no_stream: -2, exists: -3 } as const;
@@ -117,7 +117,7 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
       for (const [k, v] of Object.entries(settings)) {
         if (!Number.isInteger(v) || v < 1) throw new InvalidOptionsError(`coalesce.${k} must be an integer >= 1`);
       }
-      this.coalescer = new AppendCoalescer((reqs) => this.runBatch(this.db, reqs), settings, (r) => r.prepared.length);
+      this.coalescer = new AppendCoalescer((reqs) => this.runBatch(this.db, reqs), settings, (r) => r.prepared.length, (r) => `${r.stream.tenantId}\u0000${r.stream.streamId}`);
     }
     this.wakes = new WakeHub(this.db, this.names.channel);
   }
@@ -284,16 +284,16 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
 
   /** One call of append_batch for many independent appends; one outcome per request, in order. */
   private async runBatch(executor: SqlExecutor, requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
-    // Lock streams in one global order so two batches cannot deadlock; the sort is stable, so
-    // appends to the same stream keep their arrival order.
+    // Lock streams in one global order so two batches rarely deadlock (a deadlock fails the batch,
+    // and the coalescer then runs each append alone). A batch never holds two appends to one stream.
     const order = requests.map((_, i) => i);
     if (requests.length > 1) order.sort((a, b) => compareStreams((requests[a] as AppendRequest).stream, (requests[b] as AppendRequest).stream));
     const a = { tenant: [] as string[], stream: [] as string[], type: [] as (string | null)[], expected: [] as number[], count: [] as number[] };
     const e = {
-      id: [] as string[], type: [] as string[], version: [] as number[], occurred: [] as string[], correlation: [] as string[],
+      append: [] as number[], id: [] as string[], type: [] as string[], version: [] as number[], occurred: [] as string[], correlation: [] as string[],
       causation: [] as (string | null)[], producer: [] as string[], data: [] as string[], metadata: [] as string[],
     };
-    for (const i of order) {
+    for (const [position, i] of order.entries()) {
       const r = requests[i] as AppendRequest;
       a.tenant.push(r.stream.tenantId);
       a.stream.push(r.stream.streamId);
@@ -302,6 +302,7 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
       a.count.push(r.prepared.length);
       for (const p of r.prepared) {
         const env = p.envelope;
+        e.append.push(position + 1);
         e.id.push(env.eventId);
         e.type.push(env.eventType);
         e.version.push(env.eventVersion);
@@ -315,12 +316,23 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     }
     const { rows } = await executor.query<AppendRow>(
       this.sql.appendBatch,
-      [a.tenant, a.stream, a.type, a.expected, a.count, e.id, e.type, e.version, e.occurred, e.correlation, e.causation, e.producer, e.data, e.metadata],
+      [a.tenant, a.stream, a.type, a.expected, a.count, e.append, e.id, e.type, e.version, e.occurred, e.correlation, e.causation, e.producer, e.data, e.metadata],
       `${this.names.raw}.append`,
     );
+    const refused = order.filter((_, rowIndex) => (rows[rowIndex] as AppendRow).version === null).map((i) => (requests[i] as AppendRequest).stream);
+    const states = new Map<string, StreamState>();
+    if (refused.length > 0) {
+      const { rows: found } = await executor.query<StreamState & { tenant_id: string; stream_id: string }>(this.sql.streamStates, [
+        refused.map((r) => r.tenantId),
+        refused.map((r) => r.streamId),
+      ]);
+      for (const f of found) states.set(`${f.tenant_id}\u0000${f.stream_id}`, f);
+    }
     const outcomes: AppendOutcome[] = new Array(requests.length);
     order.forEach((reqIndex, rowIndex) => {
-      outcomes[reqIndex] = toOutcome(requests[reqIndex] as AppendRequest, rows[rowIndex] as AppendRow);
+      const request = requests[reqIndex] as AppendRequest;
+      const state = states.get(`${request.stream.tenantId}\u0000${request.stream.streamId}`) ?? null;
+      outcomes[reqIndex] = toOutcome(request, rows[rowIndex] as AppendRow, state);
     });
     return outcomes;
   }
@@ -347,30 +359,29 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
   }
 }
 
-function toOutcome(request: AppendRequest, row: AppendRow): AppendOutcome {
+interface StreamState {
+  version: string;
+  deleted: boolean;
+  archived: boolean;
+}
+
+function toOutcome(request: AppendRequest, row: AppendRow, state: StreamState | null): AppendOutcome {
   const { stream } = request;
-  switch (row.status) {
-    case 0: {
-      const version = Number(row.version);
-      const events = writtenEvents(
-        request.prepared.map((p) => p.envelope),
-        stream.streamId,
-        version - request.prepared.length + 1,
-        row.tx as string,
-        row.seqs as string[],
-        row.recorded_at as string,
-      );
-      return { result: { nextExpectedVersion: version, written: true, events, position: (events[events.length - 1] as RecordedEvent).position } };
-    }
-    case 1:
-      return { conflict: new ConcurrencyError(stream.tenantId, stream.streamId, request.expected, Number(row.version)) };
-    case 2:
-      return { error: new StreamClosedError(stream.streamId, 'deleted') };
-    case 3:
-      return { error: new StreamClosedError(stream.streamId, 'archived') };
-    default:
-      return { error: new AdapterError('postgres', `append_batch returned unknown status ${String(row.status)}`) };
+  if (row.version !== null) {
+    const version = Number(row.version);
+    const events = writtenEvents(
+      request.prepared.map((p) => p.envelope),
+      stream.streamId,
+      version - request.prepared.length + 1,
+      row.tx as string,
+      row.seqs as string[],
+      row.recorded as string[],
+    );
+    return { result: { nextExpectedVersion: version, written: true, events, position: (events[events.length - 1] as RecordedEvent).position } };
   }
+  if (state?.deleted) return { error: new StreamClosedError(stream.streamId, 'deleted') };
+  if (state?.archived) return { error: new StreamClosedError(stream.streamId, 'archived') };
+  return { conflict: new ConcurrencyError(stream.tenantId, stream.streamId, request.expected, state ? Number(state.version) : 0) };
 }
 
 function compareStreams(a: StreamRef, b: StreamRef): number {
@@ -379,7 +390,7 @@ function compareStreams(a: StreamRef, b: StreamRef): number {
   return 0;
 }
 
-function statements({ schema: s }: SchemaNames) {
+function statements({ schema: s, channel }: SchemaNames) {
   const readStream = (order: 'ASC' | 'DESC', asOf: boolean) => `
     SELECT ${EVENT_COLUMNS} FROM ${s}.events ev
     WHERE ev.tenant_id = $1 AND ev.stream_id = $2 AND ev.stream_version BETWEEN $3 AND $4
@@ -387,9 +398,61 @@ function statements({ schema: s }: SchemaNames) {
                 WHERE h.tenant_id = $1 AND h.stream_id = $2 AND h.recorded_at <= $6::timestamptz)` : ''}
     ORDER BY ev.stream_version ${order} LIMIT $5`;
   return {
-    appendBatch: `SELECT status, version::text AS version, tx, seqs, recorded_at
-      FROM ${s}.append_batch($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::uuid[], $7::text[],
-        $8::integer[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::jsonb[], $14::jsonb[])`,
+    // One statement for a batch of appends to distinct streams: conditional writes of the stream
+    // rows (which take their row locks), then the events of the appends that passed. A refused
+    // append gets no stream write and no events; the final select says why.
+    // expected: >= 0 exact, -1 any, -2 no_stream, -3 exists.
+    appendBatch: `WITH req AS (
+        SELECT r.tenant_id, r.stream_id, r.stream_type, r.expected, r.n, r.idx::integer AS idx
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[]) WITH ORDINALITY
+          AS r (tenant_id, stream_id, stream_type, expected, n, idx)
+      ), any_upsert AS (
+        INSERT INTO ${s}.streams AS st (tenant_id, stream_id, stream_type, version)
+        SELECT tenant_id, stream_id, stream_type, n FROM req WHERE expected = -1 ORDER BY tenant_id, stream_id
+        ON CONFLICT (tenant_id, stream_id) DO UPDATE SET version = st.version + excluded.version, updated_at = clock_timestamp()
+          WHERE NOT st.deleted AND NOT st.archived
+        RETURNING st.tenant_id, st.stream_id, st.version
+      ), created AS (
+        INSERT INTO ${s}.streams AS st (tenant_id, stream_id, stream_type, version)
+        SELECT tenant_id, stream_id, stream_type, n FROM req WHERE expected IN (-2, 0) ORDER BY tenant_id, stream_id
+        ON CONFLICT (tenant_id, stream_id) DO NOTHING
+        RETURNING st.tenant_id, st.stream_id, st.version
+      ), bumped AS (
+        UPDATE ${s}.streams AS st SET version = st.version + req.n, updated_at = clock_timestamp()
+        FROM req
+        WHERE req.expected NOT IN (-1, -2, 0) AND st.tenant_id = req.tenant_id AND st.stream_id = req.stream_id
+          AND NOT st.deleted AND NOT st.archived AND (req.expected = -3 OR st.version = req.expected)
+        RETURNING st.tenant_id, st.stream_id, st.version
+      ), ok AS (
+        SELECT req.idx, req.n, w.version
+        FROM req JOIN (SELECT * FROM any_upsert UNION ALL SELECT * FROM created UNION ALL SELECT * FROM bumped) w
+          ON w.tenant_id = req.tenant_id AND w.stream_id = req.stream_id
+      ), ins AS (
+        INSERT INTO ${s}.events (tenant_id, stream_id, stream_version, event_id, event_type, event_version,
+          occurred_at, recorded_at, correlation_id, causation_id, producer, data, metadata)
+        SELECT req.tenant_id, req.stream_id, ok.version - ok.n + row_number() OVER (PARTITION BY e.append_idx ORDER BY e.ord),
+          e.event_id, e.event_type, e.event_version, e.occurred_at, clock_timestamp(), e.correlation_id, e.causation_id,
+          e.producer, e.data, e.metadata
+        FROM unnest($6::integer[], $7::uuid[], $8::text[], $9::integer[], $10::timestamptz[], $11::text[], $12::text[],
+            $13::text[], $14::jsonb[], $15::jsonb[]) WITH ORDINALITY
+          AS e (append_idx, event_id, event_type, event_version, occurred_at, correlation_id, causation_id, producer, data, metadata, ord)
+        JOIN ok ON ok.idx = e.append_idx
+        JOIN req ON req.idx = e.append_idx
+        ORDER BY e.ord
+        RETURNING tenant_id, stream_id, seq, tx, recorded_at
+      )
+      SELECT ok.version::text AS version,
+        (SELECT min(i.tx)::text FROM ins i) AS tx,
+        (SELECT array_agg(i.seq::text ORDER BY i.seq) FROM ins i WHERE i.tenant_id = req.tenant_id AND i.stream_id = req.stream_id) AS seqs,
+        (SELECT array_agg(to_char(i.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') ORDER BY i.seq)
+           FROM ins i WHERE i.tenant_id = req.tenant_id AND i.stream_id = req.stream_id) AS recorded,
+        (SELECT pg_notify('${channel}', '') FROM (SELECT 1 FROM ins LIMIT 1) AS wrote)::text AS notified
+      FROM req LEFT JOIN ok ON ok.idx = req.idx
+      ORDER BY req.idx`,
+    // Why appends were refused, read after the append statement so it sees the rows it waited on.
+    streamStates: `SELECT st.tenant_id, st.stream_id, st.version::text AS version, st.deleted, st.archived
+      FROM ${s}.streams st JOIN unnest($1::text[], $2::text[]) AS r (tenant_id, stream_id)
+        ON st.tenant_id = r.tenant_id AND st.stream_id = r.stream_id`,
     readStreamForward: readStream('ASC', false),
     readStreamBackward: readStream('DESC', false),
     readStreamAsOfForward: readStream('ASC', true),
