@@ -398,57 +398,10 @@ function statements({ schema: s, channel }: SchemaNames) {
                 WHERE h.tenant_id = $1 AND h.stream_id = $2 AND h.recorded_at <= $6::timestamptz)` : ''}
     ORDER BY ev.stream_version ${order} LIMIT $5`;
   return {
-    // One statement for a batch of appends to distinct streams: conditional writes of the stream
-    // rows (which take their row locks), then the events of the appends that passed. A refused
-    // append gets no stream write and no events; the final select says why.
-    // expected: >= 0 exact, -1 any, -2 no_stream, -3 exists.
-    appendBatch: `WITH req AS (
-        SELECT r.tenant_id, r.stream_id, r.stream_type, r.expected, r.n, r.idx::integer AS idx
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[]) WITH ORDINALITY
-          AS r (tenant_id, stream_id, stream_type, expected, n, idx)
-      ), any_upsert AS (
-        INSERT INTO ${s}.streams AS st (tenant_id, stream_id, stream_type, version)
-        SELECT tenant_id, stream_id, stream_type, n FROM req WHERE expected = -1 ORDER BY tenant_id, stream_id
-        ON CONFLICT (tenant_id, stream_id) DO UPDATE SET version = st.version + excluded.version, updated_at = clock_timestamp()
-          WHERE NOT st.deleted AND NOT st.archived
-        RETURNING st.tenant_id, st.stream_id, st.version
-      ), created AS (
-        INSERT INTO ${s}.streams AS st (tenant_id, stream_id, stream_type, version)
-        SELECT tenant_id, stream_id, stream_type, n FROM req WHERE expected IN (-2, 0) ORDER BY tenant_id, stream_id
-        ON CONFLICT (tenant_id, stream_id) DO NOTHING
-        RETURNING st.tenant_id, st.stream_id, st.version
-      ), bumped AS (
-        UPDATE ${s}.streams AS st SET version = st.version + req.n, updated_at = clock_timestamp()
-        FROM req
-        WHERE req.expected NOT IN (-1, -2, 0) AND st.tenant_id = req.tenant_id AND st.stream_id = req.stream_id
-          AND NOT st.deleted AND NOT st.archived AND (req.expected = -3 OR st.version = req.expected)
-        RETURNING st.tenant_id, st.stream_id, st.version
-      ), ok AS (
-        SELECT req.idx, req.n, w.version
-        FROM req JOIN (SELECT * FROM any_upsert UNION ALL SELECT * FROM created UNION ALL SELECT * FROM bumped) w
-          ON w.tenant_id = req.tenant_id AND w.stream_id = req.stream_id
-      ), ins AS (
-        INSERT INTO ${s}.events (tenant_id, stream_id, stream_version, event_id, event_type, event_version,
-          occurred_at, recorded_at, correlation_id, causation_id, producer, data, metadata)
-        SELECT req.tenant_id, req.stream_id, ok.version - ok.n + row_number() OVER (PARTITION BY e.append_idx ORDER BY e.ord),
-          e.event_id, e.event_type, e.event_version, e.occurred_at, clock_timestamp(), e.correlation_id, e.causation_id,
-          e.producer, e.data, e.metadata
-        FROM unnest($6::integer[], $7::uuid[], $8::text[], $9::integer[], $10::timestamptz[], $11::text[], $12::text[],
-            $13::text[], $14::jsonb[], $15::jsonb[]) WITH ORDINALITY
-          AS e (append_idx, event_id, event_type, event_version, occurred_at, correlation_id, causation_id, producer, data, metadata, ord)
-        JOIN ok ON ok.idx = e.append_idx
-        JOIN req ON req.idx = e.append_idx
-        ORDER BY e.ord
-        RETURNING tenant_id, stream_id, seq, tx, recorded_at
-      )
-      SELECT ok.version::text AS version,
-        (SELECT min(i.tx)::text FROM ins i) AS tx,
-        (SELECT array_agg(i.seq::text ORDER BY i.seq) FROM ins i WHERE i.tenant_id = req.tenant_id AND i.stream_id = req.stream_id) AS seqs,
-        (SELECT array_agg(to_char(i.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') ORDER BY i.seq)
-           FROM ins i WHERE i.tenant_id = req.tenant_id AND i.stream_id = req.stream_id) AS recorded,
-        (SELECT pg_notify('${channel}', '') FROM (SELECT 1 FROM ins LIMIT 1) AS wrote)::text AS notified
-      FROM req LEFT JOIN ok ON ok.idx = req.idx
-      ORDER BY req.idx`,
+    // append_batch (migrations.ts) appends a batch of appends to distinct streams in one statement.
+    appendBatch: `SELECT out_version AS version, out_tx AS tx, out_seqs AS seqs, out_recorded AS recorded FROM ${s}.append_batch($1::text[], $2::text[], $3::text[], $4::bigint[],
+      $5::integer[], $6::integer[], $7::uuid[], $8::text[], $9::integer[], $10::timestamptz[], $11::text[], $12::text[], $13::text[],
+      $14::jsonb[], $15::jsonb[])`,
     // Why appends were refused, read after the append statement so it sees the rows it waited on.
     streamStates: `SELECT st.tenant_id, st.stream_id, st.version::text AS version, st.deleted, st.archived
       FROM ${s}.streams st JOIN unnest($1::text[], $2::text[]) AS r (tenant_id, stream_id)

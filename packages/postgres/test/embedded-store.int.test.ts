@@ -53,9 +53,9 @@ describe('embedded store (PGlite in a directory)', () => {
     try {
       const first = await migrate(db, { schema: 'mig' });
       const second = await migrate(db, { schema: 'mig' });
-      expect(first.applied).toEqual([1]);
+      expect(first.applied).toEqual([1, 2]);
       expect(second.applied).toEqual([]);
-      expect(second.current).toBe(1);
+      expect(second.current).toBe(2);
       await expect(migrate(db, { schema: 'Bad-Name"; drop' })).rejects.toThrow(/schema must match/);
     } finally {
       await db.close();
