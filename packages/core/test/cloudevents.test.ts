@@ -1,3 +1,4 @@
+import { problemsOf } from './schema-problems.js';
 import { CloudEvent, HTTP, type Message } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import {
@@ -36,17 +37,6 @@ function roundTrip(event: EventEnvelope & Partial<RecordedEvent>, mode: Mode, op
   return fromCloudEvent(receive(HTTP[mode](ce)));
 }
 
-function problemsOf(fn: () => unknown): readonly string[] {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, 'expected a SchemaError to be thrown').toBeInstanceOf(SchemaError);
-  expect(isSchemaError(thrown)).toBe(true);
-  return (thrown as SchemaError).problems;
-}
 
 const first = createEvent(
   { eventType: 'shop.order.placed', data: { orderId: 'o-1', lines: [{ sku: 'A-1', qty: 2 }], note: 'café 🚀 "quoted"', total: 19.99, gift: false, coupon: null } },

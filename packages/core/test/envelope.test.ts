@@ -1,3 +1,4 @@
+import { problemsOf } from './schema-problems.js';
 import { describe, expect, it } from 'vitest';
 import {
   SchemaError,
@@ -13,22 +14,6 @@ import {
 const defaults: EnvelopeDefaults = { tenantId: 'acme', producer: 'shop.orders' };
 const placed = { eventType: 'shop.order.placed', data: { orderId: 'o-1', total: 42 } } as const;
 
-/** Runs `fn`, which must throw a SchemaError, and returns its problems. */
-function problemsOf(fn: () => unknown): readonly string[] {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, 'expected a SchemaError to be thrown').toBeInstanceOf(SchemaError);
-  expect(isSchemaError(thrown)).toBe(true);
-  const error = thrown as SchemaError;
-  expect(error.code).toBe('SCHEMA_INVALID');
-  expect(error.problems.length).toBeGreaterThan(0);
-  expect(error.message).toBe(error.problems.join('; '));
-  return error.problems;
-}
 
 function expectProblem(problems: readonly string[], rule: RegExp): void {
   expect(problems.some((p) => rule.test(p)), `${String(rule)} in ${JSON.stringify(problems)}`).toBe(true);

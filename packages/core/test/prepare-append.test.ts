@@ -1,3 +1,4 @@
+import { problemsOf } from './schema-problems.js';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_MAX_EVENT_BYTES,
@@ -14,18 +15,6 @@ const options: PrepareOptions = { producer: 'shop.orders', maxEventBytes: DEFAUL
 const placed: NewEvent = { eventType: 'shop.order.placed', data: { orderId: 'o-1' } };
 const stream = (streamId: string) => ({ tenantId: 'acme', streamId });
 
-/** Runs `fn`, which must throw a SchemaError, and returns its problems. */
-function problemsOf(fn: () => unknown): readonly string[] {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, 'expected a SchemaError to be thrown').toBeInstanceOf(SchemaError);
-  expect(isSchemaError(thrown)).toBe(true);
-  return (thrown as SchemaError).problems;
-}
 
 describe('prepareAppend stream ids', () => {
   it.each([
