@@ -289,9 +289,8 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     const order = requests.map((_, i) => i);
     if (requests.length > 1) order.sort((a, b) => compareStreams((requests[a] as AppendRequest).stream, (requests[b] as AppendRequest).stream));
     const a = { tenant: [] as string[], stream: [] as string[], type: [] as (string | null)[], expected: [] as number[], count: [] as number[] };
-    const e = {
-      append: [] as number[], id: [] as string[], type: [] as string[], version: [] as number[], occurred: [] as string[], correlation: [] as string[],
-      causation: [] as (string | null)[], producer: [] as string[], data: [] as string[], metadata: [] as string[],
+    const e: EventColumns = {
+      append: [], id: [], type: [], version: [], occurred: [], correlation: [], causation: [], producer: [], data: [], metadata: [],
     };
     for (const [position, i] of order.entries()) {
       const r = requests[i] as AppendRequest;
@@ -314,11 +313,14 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
         e.metadata.push(p.metadataJson);
       }
     }
-    const { rows } = await executor.query<AppendRow>(
-      this.sql.appendBatch,
-      [a.tenant, a.stream, a.type, a.expected, a.count, e.append, e.id, e.type, e.version, e.occurred, e.correlation, e.causation, e.producer, e.data, e.metadata],
-      `${this.names.raw}.append`,
-    );
+    const { rows } =
+      requests.length === 1
+        ? await this.runSingle(executor, requests[0] as AppendRequest, e)
+        : await executor.query<AppendRow>(
+            this.sql.appendBatch,
+            [a.tenant, a.stream, a.type, a.expected, a.count, e.append, e.id, e.type, e.version, e.occurred, e.correlation, e.causation, e.producer, e.data, e.metadata],
+            `${this.names.raw}.append`,
+          );
     const refused = order.filter((_, rowIndex) => (rows[rowIndex] as AppendRow).version === null).map((i) => (requests[i] as AppendRequest).stream);
     const states = new Map<string, StreamState>();
     if (refused.length > 0) {
@@ -335,6 +337,18 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
       outcomes[reqIndex] = toOutcome(request, rows[rowIndex] as AppendRow, state);
     });
     return outcomes;
+  }
+
+  /** One append: a smaller statement than the batch function, specialised by expectedVersion mode. */
+  private runSingle(executor: SqlExecutor, request: AppendRequest, e: EventColumns) {
+    const expected = request.expected;
+    const mode = expected === 'any' ? 'any' : expected === 'no_stream' || expected === 0 ? 'create' : 'bump';
+    const params: unknown[] = [
+      request.stream.tenantId, request.stream.streamId, request.streamType, request.prepared.length,
+      e.id, e.type, e.version, e.occurred, e.correlation, e.causation, e.producer, e.data, e.metadata,
+    ];
+    if (mode === 'bump') params.push(expected === 'exists' ? -3 : expected);
+    return executor.query<AppendRow>(this.sql.appendOne[mode], params, `${this.names.raw}.append-${mode}`);
   }
 
   /** Turns an outcome into the caller's result or error. */
@@ -357,6 +371,20 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     // The ids were deleted (tombstone) between the failed insert and this lookup: let the caller retry.
     throw new ConcurrencyError(request.stream.tenantId, request.stream.streamId, request.expected, -1);
   }
+}
+
+/** The events of a batch, column by column, as the SQL takes them. */
+interface EventColumns {
+  append: number[];
+  id: string[];
+  type: string[];
+  version: number[];
+  occurred: string[];
+  correlation: string[];
+  causation: (string | null)[];
+  producer: string[];
+  data: string[];
+  metadata: string[];
 }
 
 interface StreamState {
@@ -391,6 +419,22 @@ function compareStreams(a: StreamRef, b: StreamRef): number {
 }
 
 function statements({ schema: s, channel }: SchemaNames) {
+  // One append: write the stream row (which takes its lock), then the events if that passed.
+  const appendOne = (streamWrite: string) => `WITH w AS (${streamWrite}), ins AS (
+      INSERT INTO ${s}.events (tenant_id, stream_id, stream_version, event_id, event_type, event_version,
+        occurred_at, recorded_at, correlation_id, causation_id, producer, data, metadata)
+      SELECT $1, $2, w.version - $4::bigint + e.ord, e.event_id, e.event_type, e.event_version, e.occurred_at, clock_timestamp(),
+        e.correlation_id, e.causation_id, e.producer, e.data, e.metadata
+      FROM w, unnest($5::uuid[], $6::text[], $7::integer[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
+          $12::jsonb[], $13::jsonb[]) WITH ORDINALITY
+        AS e (event_id, event_type, event_version, occurred_at, correlation_id, causation_id, producer, data, metadata, ord)
+      ORDER BY e.ord
+      RETURNING seq, tx, recorded_at
+    )
+    SELECT (SELECT w.version FROM w)::text AS version, (SELECT min(i.tx) FROM ins i)::text AS tx,
+      (SELECT array_agg(i.seq::text ORDER BY i.seq) FROM ins i) AS seqs,
+      (SELECT array_agg(to_char(i.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') ORDER BY i.seq) FROM ins i) AS recorded,
+      (SELECT pg_notify('${channel}', '') FROM (SELECT 1 FROM ins LIMIT 1) AS wrote)::text AS notified`;
   const readStream = (order: 'ASC' | 'DESC', asOf: boolean) => `
     SELECT ${EVENT_COLUMNS} FROM ${s}.events ev
     WHERE ev.tenant_id = $1 AND ev.stream_id = $2 AND ev.stream_version BETWEEN $3 AND $4
@@ -402,6 +446,19 @@ function statements({ schema: s, channel }: SchemaNames) {
     appendBatch: `SELECT out_version AS version, out_tx AS tx, out_seqs AS seqs, out_recorded AS recorded FROM ${s}.append_batch($1::text[], $2::text[], $3::text[], $4::bigint[],
       $5::integer[], $6::integer[], $7::uuid[], $8::text[], $9::integer[], $10::timestamptz[], $11::text[], $12::text[], $13::text[],
       $14::jsonb[], $15::jsonb[])`,
+    appendOne: {
+      any: appendOne(`INSERT INTO ${s}.streams AS st (tenant_id, stream_id, stream_type, version) VALUES ($1, $2, $3, $4::bigint)
+        ON CONFLICT (tenant_id, stream_id) DO UPDATE SET version = st.version + excluded.version, updated_at = clock_timestamp()
+          WHERE NOT st.deleted AND NOT st.archived
+        RETURNING st.version`),
+      create: appendOne(`INSERT INTO ${s}.streams AS st (tenant_id, stream_id, stream_type, version) VALUES ($1, $2, $3, $4::bigint)
+        ON CONFLICT (tenant_id, stream_id) DO NOTHING
+        RETURNING st.version`),
+      bump: appendOne(`UPDATE ${s}.streams AS st
+        SET version = st.version + $4::bigint, stream_type = coalesce(st.stream_type, $3::text), updated_at = clock_timestamp()
+        WHERE st.tenant_id = $1 AND st.stream_id = $2 AND NOT st.deleted AND NOT st.archived AND ($14::bigint = -3 OR st.version = $14::bigint)
+        RETURNING st.version`),
+    },
     // Why appends were refused, read after the append statement so it sees the rows it waited on.
     streamStates: `SELECT st.tenant_id, st.stream_id, st.version::text AS version, st.deleted, st.archived
       FROM ${s}.streams st JOIN unnest($1::text[], $2::text[]) AS r (tenant_id, stream_id)
