@@ -1,5 +1,5 @@
 import type { RecordedEvent, LogPosition, NewEvent } from './envelope.js';
-import { ConcurrencyError, DuplicateEventError, InvalidOptionsError, SchemaError, StreamClosedError } from './errors.js';
+import { ConcurrencyError, InvalidOptionsError, SchemaError, StreamClosedError } from './errors.js';
 import {
   ALL_TENANTS,
   type AppendOptions,
@@ -18,7 +18,7 @@ import { runCatchUpSubscription } from './catch-up-subscription.js';
 import { jsonProblem } from './json.js';
 import { comparePositions, LOG_START } from './position.js';
 import { DEFAULT_MAX_EVENT_BYTES, prepareAppend } from './prepare-append.js';
-import { checkExpectedVersion, expectedVersionProblem, matchIdempotentAppend, readStreamSlice, validateReadAll, validateReadStream, validateStreamRef } from './store-rules.js';
+import { checkExpectedVersion, matchIdempotentAppend, streamKey, validateSubscribe, readStreamSlice, validateReadAll, validateReadStream, validateStreamRef } from './store-rules.js';
 
 export interface InMemoryEventStoreOptions {
   /** Producer name stamped on events that do not carry one. Default 'causeway'. */
@@ -68,10 +68,9 @@ export class InMemoryEventStore implements EventStore<undefined> {
       producer: this.producer,
       maxEventBytes: this.maxEventBytes,
       allowAnyTypeName: this.allowAnyTypeName,
+      expectedVersion: options.expectedVersion,
     });
     const expected = options.expectedVersion ?? 'any';
-    const versionProblem = expectedVersionProblem(expected);
-    if (versionProblem) throw new SchemaError([versionProblem]);
     const key = streamKey(stream);
     return this.withStreamLock(key, async () => {
       const tx = ++this.lastTx;
@@ -143,7 +142,7 @@ export class InMemoryEventStore implements EventStore<undefined> {
   }
 
   subscribe(options: SubscribeOptions, handler: (events: readonly RecordedEvent[]) => Promise<void>): Subscription {
-    const base = validateReadAll({ ...options, limit: options.batchSize ?? 500 });
+    const settings = validateSubscribe(options);
     return runCatchUpSubscription(
       {
         read: (after, limit) => this.readAll({ ...options, after, limit }),
@@ -152,7 +151,7 @@ export class InMemoryEventStore implements EventStore<undefined> {
           return () => this.wakeListeners.delete(wake);
         },
       },
-      { after: base.after, batchSize: base.limit, pollIntervalMs: options.pollIntervalMs ?? 1000 },
+      settings,
       handler,
     );
   }
@@ -252,8 +251,4 @@ export class InMemoryEventStore implements EventStore<undefined> {
       if (this.streamLocks.get(key) === tail) this.streamLocks.delete(key);
     }
   }
-}
-
-function streamKey(stream: StreamRef): string {
-  return `${stream.tenantId}\u0000${stream.streamId}`;
 }

@@ -65,8 +65,10 @@ export {
   expectedVersionProblem,
   matchIdempotentAppend,
   readStreamSlice,
+  streamKey,
   validateReadAll,
   validateReadStream,
   validateStreamRef,
+  validateSubscribe,
 } from './store-rules.js';
 export { isUuid, uuidv7 } from './uuid.js';

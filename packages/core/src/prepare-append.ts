@@ -3,6 +3,7 @@ import { SchemaError } from './errors.js';
 import type { StreamRef } from './event-store.js';
 import { utf8Length } from './json.js';
 import { streamIdProblem, tenantIdProblem } from './names.js';
+import { expectedVersionProblem } from './store-rules.js';
 
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 /** At most this many events in one append. */
@@ -14,6 +15,8 @@ export interface PrepareOptions {
   readonly maxEventBytes: number;
   readonly allowAnyTypeName: boolean;
   readonly correlation?: CausationContext;
+  /** The append's expectedVersion, checked with the rest so one SchemaError names every problem. */
+  readonly expectedVersion?: unknown;
 }
 
 export interface PreparedEvent {
@@ -22,7 +25,7 @@ export interface PreparedEvent {
   readonly metadataJson: string;
 }
 
-/** Checks the stream name, every envelope and every size limit before anything is written. */
+/** Checks the stream name, the expected version, every envelope and every size limit before anything is written. */
 export function prepareAppend(stream: StreamRef, events: readonly NewEvent[], options: PrepareOptions): PreparedEvent[] {
   const problems: string[] = [];
   const tenant = tenantIdProblem(stream?.tenantId);
@@ -32,6 +35,10 @@ export function prepareAppend(stream: StreamRef, events: readonly NewEvent[], op
   if (!Array.isArray(events) || events.length === 0) problems.push('append needs at least one event');
   else if (events.length > MAX_EVENTS_PER_APPEND) {
     problems.push(`append takes at most ${MAX_EVENTS_PER_APPEND} events; got ${events.length}`);
+  }
+  if ('expectedVersion' in options && options.expectedVersion !== undefined) {
+    const p = expectedVersionProblem(options.expectedVersion);
+    if (p) problems.push(p);
   }
   if (problems.length > 0) throw new SchemaError(problems);
 

@@ -1,6 +1,6 @@
 import type { LogPosition, RecordedEvent } from './envelope.js';
-import { DuplicateEventError, SchemaError, type ExpectedVersion } from './errors.js';
-import { ALL_TENANTS, type AppendResult, type ReadAllOptions, type ReadStreamOptions, type StreamRef } from './event-store.js';
+import { DuplicateEventError, InvalidOptionsError, SchemaError, type ExpectedVersion } from './errors.js';
+import { ALL_TENANTS, type AppendResult, type ReadAllOptions, type ReadStreamOptions, type StreamRef, type SubscribeOptions } from './event-store.js';
 import { streamIdProblem, tenantIdProblem } from './names.js';
 import { LOG_START } from './position.js';
 
@@ -100,4 +100,17 @@ export function validateReadAll(options: ReadAllOptions): { after: LogPosition; 
   }
   if (problems.length > 0) throw new SchemaError(problems);
   return { after, limit };
+}
+
+/** One string per stream, for maps and batch keys (NUL cannot occur in a valid tenant or stream id). */
+export function streamKey(stream: StreamRef): string {
+  return `${stream.tenantId}\u0000${stream.streamId}`;
+}
+
+/** Defaults and checks of SubscribeOptions, the same for every store. */
+export function validateSubscribe(options: SubscribeOptions): { after: LogPosition; batchSize: number; pollIntervalMs: number } {
+  const { after, limit } = validateReadAll({ ...options, limit: options.batchSize ?? 500 });
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  if (!(Number.isInteger(pollIntervalMs) && pollIntervalMs >= 1)) throw new InvalidOptionsError('pollIntervalMs must be an integer >= 1');
+  return { after, batchSize: limit, pollIntervalMs };
 }

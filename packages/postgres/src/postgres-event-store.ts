@@ -1,25 +1,22 @@
 import {
   ALL_TENANTS,
-  AdapterError,
   ConcurrencyError,
   DEFAULT_MAX_EVENT_BYTES,
   InvalidOptionsError,
   SchemaError,
-  StreamClosedError,
-  expectedVersionProblem,
   jsonProblem,
   matchIdempotentAppend,
   prepareAppend,
   runCatchUpSubscription,
+  streamKey,
   validateReadAll,
   validateReadStream,
   validateStreamRef,
+  validateSubscribe,
   type AppendOptions,
   type AppendResult,
   type EventStore,
-  type ExpectedVersion,
   type NewEvent,
-  type PreparedEvent,
   type ReadAllOptions,
   type ReadAllResult,
   type ReadStreamOptions,
@@ -31,8 +28,9 @@ import {
   type Subscription,
 } from '@causeway/core';
 import { AppendCoalescer, type CoalescerOptions } from './append-coalescer.js';
+import { compareStreams, toOutcome, type AppendOutcome, type AppendRequest, type AppendRow, type EventColumns, type StreamState } from './append-outcome.js';
 import { eventStoreSql, type EventStoreSql } from './event-store-sql.js';
-import { rowToEvent, writtenEvents, type EventRow } from './event-rows.js';
+import { rowToEvent, type EventRow } from './event-rows.js';
 import { migrate } from './migrate.js';
 import { schemaNames, type SchemaNames } from './schema.js';
 import { sqlState, type SqlDatabase, type SqlExecutor } from './sql-executor.js';
@@ -54,26 +52,6 @@ export interface PostgresEventStoreOptions {
   readonly migrate?: boolean;
   /** Close `db` when the store closes. Default false. */
   readonly ownsDatabase?: boolean;
-}
-
-interface AppendRequest {
-  readonly stream: StreamRef;
-  readonly prepared: readonly PreparedEvent[];
-  readonly expected: ExpectedVersion;
-  readonly streamType: string | null;
-  /** The caller chose the event ids, so a refused append may be a re-append of stored events. */
-  readonly idsSupplied: boolean;
-}
-
-/** The append's result, an error for that caller, or a version conflict that may be a re-append. */
-type AppendOutcome = { readonly result: AppendResult } | { readonly error: Error } | { readonly conflict: ConcurrencyError };
-
-interface AppendRow {
-  /** Stream version after the append; null when the append was refused. */
-  version: string | null;
-  tx: string | null;
-  seqs: string[] | null;
-  recorded: string[] | null;
 }
 
 const EXPECTED_CODE = { any: -1, no_stream: -2, exists: -3 } as const;
@@ -118,7 +96,7 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
       for (const [k, v] of Object.entries(settings)) {
         if (!Number.isInteger(v) || v < 1) throw new InvalidOptionsError(`coalesce.${k} must be an integer >= 1`);
       }
-      this.coalescer = new AppendCoalescer((reqs) => this.runBatch(this.db, reqs), settings, (r) => r.prepared.length, (r) => `${r.stream.tenantId}\u0000${r.stream.streamId}`);
+      this.coalescer = new AppendCoalescer((reqs) => this.runBatch(this.db, reqs), settings, (r) => r.prepared.length, (r) => streamKey(r.stream));
     }
     this.wakes = new WakeHub(this.db, this.names.channel);
   }
@@ -129,10 +107,9 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
       producer: this.producer,
       maxEventBytes: this.maxEventBytes,
       allowAnyTypeName: this.allowAnyTypeName,
+      expectedVersion: options.expectedVersion,
     });
     const expected = options.expectedVersion ?? 'any';
-    const problem = expectedVersionProblem(expected);
-    if (problem) throw new SchemaError([problem]);
     const request: AppendRequest = {
       stream,
       prepared,
@@ -186,13 +163,9 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
 
   subscribe(options: SubscribeOptions, handler: (events: readonly RecordedEvent[]) => Promise<void>): Subscription {
     this.assertOpen();
-    const batchSize = options.batchSize ?? 500;
-    const { after } = validateReadAll({ ...options, limit: batchSize });
-    const pollIntervalMs = options.pollIntervalMs ?? 1000;
-    if (!(Number.isInteger(pollIntervalMs) && pollIntervalMs >= 1)) throw new InvalidOptionsError('pollIntervalMs must be an integer >= 1');
     return runCatchUpSubscription(
       { read: (from, limit) => this.readAll({ ...options, after: from, limit }), onWake: (wake) => this.wakes.add(wake) },
-      { after, batchSize, pollIntervalMs },
+      validateSubscribe(options),
       handler,
     );
   }
@@ -329,12 +302,12 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
         refused.map((r) => r.tenantId),
         refused.map((r) => r.streamId),
       ]);
-      for (const f of found) states.set(`${f.tenant_id}\u0000${f.stream_id}`, f);
+      for (const f of found) states.set(streamKey({ tenantId: f.tenant_id, streamId: f.stream_id }), f);
     }
     const outcomes: AppendOutcome[] = new Array(requests.length);
     order.forEach((reqIndex, rowIndex) => {
       const request = requests[reqIndex] as AppendRequest;
-      const state = states.get(`${request.stream.tenantId}\u0000${request.stream.streamId}`) ?? null;
+      const state = states.get(streamKey(request.stream)) ?? null;
       outcomes[reqIndex] = toOutcome(request, rows[rowIndex] as AppendRow, state);
     });
     return outcomes;
@@ -372,49 +345,4 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     // The ids were deleted (tombstone) between the failed insert and this lookup: let the caller retry.
     throw new ConcurrencyError(request.stream.tenantId, request.stream.streamId, request.expected, -1);
   }
-}
-
-/** The events of a batch, column by column, as the SQL takes them. */
-interface EventColumns {
-  append: number[];
-  id: string[];
-  type: string[];
-  version: number[];
-  occurred: string[];
-  correlation: string[];
-  causation: (string | null)[];
-  producer: string[];
-  data: string[];
-  metadata: string[];
-}
-
-interface StreamState {
-  version: string;
-  deleted: boolean;
-  archived: boolean;
-}
-
-function toOutcome(request: AppendRequest, row: AppendRow, state: StreamState | null): AppendOutcome {
-  const { stream } = request;
-  if (row.version !== null) {
-    const version = Number(row.version);
-    const events = writtenEvents(
-      request.prepared.map((p) => p.envelope),
-      stream.streamId,
-      version - request.prepared.length + 1,
-      row.tx as string,
-      row.seqs as string[],
-      row.recorded as string[],
-    );
-    return { result: { nextExpectedVersion: version, written: true, events, position: (events[events.length - 1] as RecordedEvent).position } };
-  }
-  if (state?.deleted) return { error: new StreamClosedError(stream.streamId, 'deleted') };
-  if (state?.archived) return { error: new StreamClosedError(stream.streamId, 'archived') };
-  return { conflict: new ConcurrencyError(stream.tenantId, stream.streamId, request.expected, state ? Number(state.version) : 0) };
-}
-
-function compareStreams(a: StreamRef, b: StreamRef): number {
-  if (a.tenantId !== b.tenantId) return a.tenantId < b.tenantId ? -1 : 1;
-  if (a.streamId !== b.streamId) return a.streamId < b.streamId ? -1 : 1;
-  return 0;
 }
