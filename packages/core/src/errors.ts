@@ -92,6 +92,24 @@ export class TimeoutError extends CausewayError {
   }
 }
 
+/** A message is larger than the configured limit; it was refused before anything was sent or parsed. */
+export class MessageTooLargeError extends CausewayError {
+  readonly limitBytes: number;
+  readonly sizeBytes: number;
+  constructor(what: string, sizeBytes: number, limitBytes: number) {
+    super('MESSAGE_TOO_LARGE', `${what} is ${sizeBytes} bytes; the limit is ${limitBytes} bytes (maxMessageBytes)`);
+    this.limitBytes = limitBytes;
+    this.sizeBytes = sizeBytes;
+  }
+}
+
+/** The publisher or subscriber was closed; nothing more is accepted. */
+export class ClosedError extends CausewayError {
+  constructor(what: string) {
+    super('CLOSED', `${what} is closed`);
+  }
+}
+
 function hasCode(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
 }
@@ -102,3 +120,5 @@ export const isSchemaError = (e: unknown): e is SchemaError => hasCode(e, 'SCHEM
 export const isStreamClosedError = (e: unknown): e is StreamClosedError =>
   hasCode(e, 'STREAM_DELETED') || hasCode(e, 'STREAM_ARCHIVED');
 export const isTimeoutError = (e: unknown): e is TimeoutError => hasCode(e, 'TIMEOUT');
+export const isMessageTooLargeError = (e: unknown): e is MessageTooLargeError => hasCode(e, 'MESSAGE_TOO_LARGE');
+export const isClosedError = (e: unknown): e is ClosedError => hasCode(e, 'CLOSED');

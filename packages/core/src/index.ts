@@ -1,10 +1,23 @@
 export { aggregateStream } from './aggregate.js';
 export type { AggregateOptions, AggregateResult } from './aggregate.js';
 export { backoffDelay, delay } from './backoff.js';
+export { GROUP_RULE, TOPIC_RULE, groupProblem, topicProblem, validateGroup, validateTopic } from './broker-names.js';
 export { runCatchUpSubscription } from './catch-up-subscription.js';
 export type { CatchUpOptions, CatchUpSource } from './catch-up-subscription.js';
 export { fromCloudEvent, toCloudEvent } from './cloudevents.js';
 export type { CloudEventAttributes, DecodedCloudEvent, StreamFacts, ToCloudEventOptions } from './cloudevents.js';
+export {
+  concurrencyOf,
+  createDelivery,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_CONCURRENCY,
+  handleDelivery,
+  HandlerPool,
+  reportToStderr,
+} from './delivery-runtime.js';
+export type { DeliveryControl, DeliveryInfo, ErrorReporter, SettleOps } from './delivery-runtime.js';
+export { deliveries } from './delivery-stream.js';
+export type { DeliveryStream } from './delivery-stream.js';
 export { createCommandHandler } from './command-handler.js';
 export type { CommandHandler, CommandHandlerOptions, HandleOptions, HandleResult } from './command-handler.js';
 export type { Decider, DomainEvent } from './decider.js';
@@ -21,15 +34,19 @@ export type {
 export {
   AdapterError,
   CausewayError,
+  ClosedError,
   ConcurrencyError,
   DuplicateEventError,
   HandlerError,
   InvalidOptionsError,
+  MessageTooLargeError,
   SchemaError,
   StreamClosedError,
   TimeoutError,
+  isClosedError,
   isConcurrencyError,
   isDuplicateEventError,
+  isMessageTooLargeError,
   isSchemaError,
   isStreamClosedError,
   isTimeoutError,
@@ -52,11 +69,16 @@ export type {
 } from './event-store.js';
 export { checkEventTypeName } from './event-type-name.js';
 export type { EventTypeNameCheck } from './event-type-name.js';
+export { InMemoryBroker, InMemorySubscriber } from './in-memory-broker.js';
+export type { InMemoryBrokerOptions } from './in-memory-broker.js';
 export { InMemoryEventStore } from './in-memory-event-store.js';
 export type { InMemoryEventStoreOptions } from './in-memory-event-store.js';
 export { jsonProblem, utf8Length } from './json.js';
+export { messageKey } from './message.js';
+export type { Delivery, DeliveryHandler, EventDelivery, Message, NackOptions, ReceivedEvent, UndecodableDelivery } from './message.js';
 export { MAX_STREAM_ID_BYTES, TENANT_ID_RULE, streamIdProblem, tenantIdProblem } from './names.js';
 export { LOG_START, comparePositions, formatPosition, parsePosition } from './position.js';
+export type { CloseOptions, Publisher } from './publisher.js';
 export { DEFAULT_MAX_EVENT_BYTES, MAX_EVENTS_PER_APPEND, prepareAppend } from './prepare-append.js';
 export type { PrepareOptions, PreparedEvent } from './prepare-append.js';
 export {
@@ -71,4 +93,17 @@ export {
   validateStreamRef,
   validateSubscribe,
 } from './store-rules.js';
+export type { BrokerSubscription, GroupSubscribeOptions, Subscriber } from './subscriber.js';
 export { isUuid, uuidv7 } from './uuid.js';
+export {
+  CONTENT_TYPE_CLOUDEVENTS_JSON,
+  CONTENT_TYPE_JSON,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  decodeBinary,
+  decodeStructured,
+  encodeBinary,
+  encodeStructured,
+  percentDecode,
+  percentEncode,
+} from './wire-format.js';
+export type { BinaryBinding, BinaryMessage, DecodedMessage, WireLimits } from './wire-format.js';

@@ -1,0 +1,150 @@
+import { InvalidOptionsError, type CausewayError } from './errors.js';
+import type { Delivery, DeliveryHandler, NackOptions, ReceivedEvent } from './message.js';
+
+/**
+ * The parts every subscriber adapter shares: a delivery object whose first settle wins, a
+ * bounded pool of running handlers that can be drained with a timeout, and the rule that an
+ * unsettled delivery is acked when its handler returns and nacked when it throws.
+ */
+export type DeliveryInfo = {
+  readonly topic: string;
+  readonly group: string;
+  readonly key: string;
+  readonly attempt: number;
+  readonly brokerId: string;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+} & (
+  | { readonly kind: 'event'; readonly event: ReceivedEvent }
+  | {
+      readonly kind: 'undecodable';
+      readonly error: CausewayError;
+      readonly raw: { readonly headers: Readonly<Record<string, string>>; readonly body: Uint8Array };
+    }
+);
+
+/** How an adapter settles one message with its broker. */
+export interface SettleOps {
+  ack(): Promise<void>;
+  nack(delayMs: number): Promise<void>;
+}
+
+export interface DeliveryControl {
+  readonly delivery: Delivery;
+  /** After this, ack/nack do nothing (the subscription gave up on the handler; the broker will redeliver). */
+  abandon(): void;
+}
+
+export function createDelivery(info: DeliveryInfo, ops: SettleOps): DeliveryControl {
+  let settled = false;
+  let abandoned = false;
+  const settle = (run: () => Promise<void>): Promise<void> => {
+    if (settled || abandoned) return Promise.resolve();
+    settled = true;
+    return run();
+  };
+  const delivery = {
+    ...info,
+    get settled() {
+      return settled;
+    },
+    ack: () => settle(() => ops.ack()),
+    nack: (options?: NackOptions) => {
+      const delayMs = options?.delayMs ?? 0;
+      if (!Number.isFinite(delayMs) || delayMs < 0) {
+        return Promise.reject(new InvalidOptionsError(`nack delayMs must be a finite number >= 0; got ${String(delayMs)}`));
+      }
+      return settle(() => ops.nack(Math.ceil(delayMs)));
+    },
+  } as Delivery;
+  return {
+    delivery,
+    abandon: () => {
+      abandoned = true;
+    },
+  };
+}
+
+export type ErrorReporter = (error: unknown, context: string) => void;
+
+/** Default reporter: adapter trouble (lost connections, failed acks) goes to stderr; handler throws do not. */
+export const reportToStderr: ErrorReporter = (error, context) => {
+  console.error(`[causeway] ${context}:`, error instanceof Error ? error.message : error);
+};
+
+/** Runs a handler on a delivery: ack when it returns unsettled, nack when it throws unsettled. */
+export async function handleDelivery(handler: DeliveryHandler, delivery: Delivery, report: ErrorReporter): Promise<void> {
+  let failed = false;
+  try {
+    await handler(delivery);
+  } catch {
+    // The handler's error is the consumer runtime's business (retry, dead-letter); here it means nack.
+    failed = true;
+  }
+  if (delivery.settled) return;
+  try {
+    await (failed ? delivery.nack() : delivery.ack());
+  } catch (error) {
+    report(error, `${failed ? 'nack' : 'ack'} of ${delivery.topic}/${delivery.group} ${delivery.brokerId}`);
+  }
+}
+
+/** Handlers running at once, bounded; drain() waits for them with a timeout. */
+export class HandlerPool {
+  readonly #limit: number;
+  readonly #running = new Set<Promise<void>>();
+  #roomWaiters: Array<() => void> = [];
+
+  constructor(limit: number) {
+    this.#limit = Math.max(1, Math.floor(limit));
+  }
+
+  get size(): number {
+    return this.#running.size;
+  }
+
+  get free(): number {
+    return Math.max(0, this.#limit - this.#running.size);
+  }
+
+  /** Resolves when a slot is free. */
+  async waitForRoom(): Promise<void> {
+    while (this.#running.size >= this.#limit) await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  run(task: () => Promise<void>): void {
+    const p = task().finally(() => {
+      this.#running.delete(p);
+      const waiters = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const w of waiters) w();
+    });
+    this.#running.add(p);
+  }
+
+  /** True when every handler finished within the timeout. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.#running.size === 0) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const all = (async () => {
+      while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+      return true;
+    })();
+    const result = await Promise.race([all, timedOut]);
+    clearTimeout(timer);
+    return result;
+  }
+}
+
+export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONCURRENCY = 8;
+
+/** Validates subscribe()'s concurrency option. */
+export function concurrencyOf(value: number | undefined): number {
+  const n = value ?? DEFAULT_CONCURRENCY;
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidOptionsError(`concurrency must be an integer 1-10000; got ${String(value)}`);
+  return n;
+}
