@@ -10,3 +10,5 @@ export type {
   BrokerSettings,
   BrokerSuiteOptions,
 } from './broker-harness.js';
+export { restartLocalBroker, startLocalBroker, stopLocalBroker } from './local-brokers.js';
+export type { LocalBroker } from './local-brokers.js';

@@ -1,0 +1,29 @@
+import type { EventEnvelope } from '@causeway/core';
+
+/**
+ * One system in the broker bench: Causeway's adapter, or the raw client doing the minimum work
+ * for the same job (publish with the broker's durability confirm, consume in one group, ack each).
+ * Both sides of a pair carry the same events and the same JSON bytes of `data`.
+ */
+export interface BrokerBenchTarget {
+  /** e.g. 'causeway' or 'raw amqplib (confirms)'. */
+  readonly system: string;
+  /** Connects and declares what it needs on a fresh topic/stream/queue of its own. */
+  setup(topic: string): Promise<void>;
+  /**
+   * Publishes `events` in batches of `batchSize` (each batch awaited before the next), consumed
+   * by one subscriber in one group that acks each message. Resolves when every event was handled.
+   * `onReceived(i)` is called from the handler with the index of the event in `events`.
+   */
+  run(events: readonly EventEnvelope[], batchSize: number, onReceived: (index: number) => void): Promise<void>;
+  /** Closes connections and deletes what setup made. */
+  teardown(): Promise<void>;
+}
+
+/** A Causeway adapter and its raw baseline, run in the same process one after the other. */
+export interface BrokerBenchPair {
+  /** 'postgresql', 'rabbitmq', 'nats', 'redis'. */
+  readonly adapter: string;
+  readonly causeway: () => BrokerBenchTarget;
+  readonly raw: () => BrokerBenchTarget;
+}
