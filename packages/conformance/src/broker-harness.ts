@@ -24,7 +24,7 @@ export interface BrokerSettings {
 
 /** What an adapter's test hands the suite. */
 export interface BrokerHarness {
-  /** A publisher (may be shared or new per call). */
+  /** A new publisher on each call (the suite closes the ones it makes; close() below may close any left). */
   publisher(): Publisher;
   /** A new subscriber with its own connection where the adapter has one, so a crash takes only it down. */
   subscriber(): Subscriber;

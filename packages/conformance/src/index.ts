@@ -12,3 +12,8 @@ export type {
 } from './broker-harness.js';
 export { restartLocalBroker, startLocalBroker, stopLocalBroker } from './local-brokers.js';
 export type { LocalBroker } from './local-brokers.js';
+export { brokerSuite } from './broker-suite.js';
+export { brokerRestartSuite } from './broker-restart-suite.js';
+export { Collector, keyedMessages, testEvent } from './broker-kit.js';
+export { runFlow } from './broker-stress.js';
+export type { FlowFigures, FlowOptions } from './broker-stress.js';

@@ -93,10 +93,13 @@ export async function handleDelivery(handler: DeliveryHandler, delivery: Deliver
 export class HandlerPool {
   readonly #limit: number;
   readonly #running = new Set<Promise<void>>();
+  readonly #onFree: (() => void) | undefined;
   #roomWaiters: Array<() => void> = [];
 
-  constructor(limit: number) {
+  /** `onFree` runs each time a handler finishes and its slot is free again (push-style brokers refill from it). */
+  constructor(limit: number, onFree?: () => void) {
     this.#limit = Math.max(1, Math.floor(limit));
+    this.#onFree = onFree;
   }
 
   get size(): number {
@@ -118,6 +121,7 @@ export class HandlerPool {
       const waiters = this.#roomWaiters;
       this.#roomWaiters = [];
       for (const w of waiters) w();
+      this.#onFree?.();
     });
     this.#running.add(p);
   }

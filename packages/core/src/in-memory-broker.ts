@@ -139,6 +139,11 @@ export class InMemoryBroker {
     return group;
   }
 
+  /** @internal A consumer has room again. */
+  refill(group: Group): void {
+    this.#schedulePump(group);
+  }
+
   /** @internal */
   detach(group: Group, consumer: Consumer, release: boolean): void {
     consumer.active = false;
@@ -294,14 +299,16 @@ export class InMemorySubscriber implements Subscriber {
     if (this.#closed !== undefined) throw new ClosedError('in-memory subscriber');
     validateTopic(topic);
     validateGroup(options.group);
+    let refill = (): void => undefined;
     const consumer: Consumer = {
-      pool: new HandlerPool(concurrencyOf(options.concurrency)),
+      pool: new HandlerPool(concurrencyOf(options.concurrency), () => refill()),
       handler,
       controls: new Map(),
       report: this.#report,
       active: true,
     };
     const group = this.#broker.attach(topic, options, consumer);
+    refill = () => this.#broker.refill(group);
     const sub = new InMemorySubscription(topic, options.group, (release) => this.#broker.detach(group, consumer, release), consumer);
     this.#subscriptions.add(sub);
     void sub.closed.then(() => this.#subscriptions.delete(sub));
