@@ -1,9 +1,11 @@
+import { runBrokerSuite } from './brokers/broker-suite.js';
 import { runStoreSuite } from './store/store-suite.js';
 import type { Suite } from './suite.js';
 
 // `npm run bench -- <suite> [--quick]`: a table on stdout, progress on stderr, bench/results/<suite>.json.
 const SUITES: Readonly<Record<string, Suite>> = {
   store: runStoreSuite,
+  brokers: runBrokerSuite,
 };
 
 const USAGE = `usage: npm run bench -- <suite> [--quick]

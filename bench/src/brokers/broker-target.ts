@@ -13,9 +13,16 @@ export interface BrokerBenchTarget {
   /**
    * Publishes `events` in batches of `batchSize` (each batch awaited before the next), consumed
    * by one subscriber in one group that acks each message. Resolves when every event was handled.
-   * `onReceived(i)` is called from the handler with the index of the event in `events`.
+   * Call `onBatch(start)` right before publishing the batch that begins at index `start` (the
+   * bench stamps latency from it), and `onReceived(i)` from the handler with the event's index
+   * in `events` (look it up by event id).
    */
-  run(events: readonly EventEnvelope[], batchSize: number, onReceived: (index: number) => void): Promise<void>;
+  run(
+    events: readonly EventEnvelope[],
+    batchSize: number,
+    onReceived: (index: number) => void,
+    onBatch: (start: number) => void,
+  ): Promise<void>;
   /** Closes connections and deletes what setup made. */
   teardown(): Promise<void>;
 }
