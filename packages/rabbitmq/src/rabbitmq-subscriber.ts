@@ -1,0 +1,446 @@
+import {
+  AdapterError,
+  backoffDelay,
+  ClosedError,
+  concurrencyOf,
+  createDelivery,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  delay,
+  handleDelivery,
+  HandlerPool,
+  InvalidOptionsError,
+  TimeoutError,
+  validateGroup,
+  validateTopic,
+  type BrokerSubscription,
+  type CloseOptions,
+  type DeliveryControl,
+  type DeliveryHandler,
+  type DeliveryInfo,
+  type GroupSubscribeOptions,
+  type Subscriber,
+} from '@causeway/core';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { attemptOf, decodeDelivery, delayedCopy } from './codec.js';
+import { adapterTrouble, beforeDeadline, ConfirmLanes, isRetryable, RabbitMqConnection } from './rabbitmq-connection.js';
+import { resolveSubscriberOptions, type RabbitMqSubscriberOptions, type ResolvedSubscriberOptions } from './rabbitmq-options.js';
+import { declareDelayQueue, declareGroup, delayBucket, MAX_DELAY_MS, Topology } from './topology.js';
+
+/**
+ * Consumes group queues over one connection of its own (so a crash takes only it down).
+ *
+ * - Each subscription has its own channel, with prefetch = concurrency: the broker never has
+ *   more messages out to it than it can run at once.
+ * - `attempt` = 1 + the quorum queue's `x-delivery-count` + `causeway-attempts` (carried by the
+ *   copy a delayed nack re-publishes): held by the broker, so it survives consumer restarts.
+ * - nack() requeues (basic.nack, requeue); nack({ delayMs }) emulates a delay: it publishes a
+ *   copy to a delay queue with a confirm, then acks the original (a crash in between gives a
+ *   duplicate, never a loss). From attempt `maxDeliveries` on, a nack dead-letters instead.
+ * - The adapter's ack timeout: a message not settled `ackTimeoutMs` after it arrived is
+ *   requeued and its handler abandoned. A crashed subscriber's messages are requeued by the
+ *   broker when its connection drops.
+ * - After a connection loss every subscription re-declares its queue and consumes again.
+ */
+export class RabbitMqSubscriber implements Subscriber {
+  readonly #options: ResolvedSubscriberOptions;
+  readonly #topology: Topology;
+  readonly #connection: RabbitMqConnection;
+  readonly #subscriptions = new Set<RabbitMqSubscription>();
+  readonly #delayLanes = new ConfirmLanes();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: RabbitMqSubscriberOptions = {}) {
+    this.#options = resolveSubscriberOptions(options);
+    this.#topology = new Topology(this.#options.prefix);
+    this.#connection = new RabbitMqConnection(this.#options);
+    this.#connection.onOpen(() => {
+      for (const s of this.#subscriptions) s.reattach();
+    });
+  }
+
+  async subscribe(topic: string, options: GroupSubscribeOptions, handler: DeliveryHandler): Promise<BrokerSubscription> {
+    if (this.#closed !== undefined) throw new ClosedError('RabbitMQ subscriber');
+    validateTopic(topic);
+    validateGroup(options.group);
+    const concurrency = concurrencyOf(options.concurrency);
+    if (options.startFrom !== undefined && options.startFrom !== 'earliest' && options.startFrom !== 'latest') {
+      throw new InvalidOptionsError(`startFrom must be 'earliest' or 'latest'; got ${JSON.stringify(options.startFrom)}`);
+    }
+    const sub = new RabbitMqSubscription(topic, options.group, concurrency, handler, {
+      options: this.#options,
+      topology: this.#topology,
+      connection: this.#connection,
+      publishDelayed: (queue, msg, delayMs, attempt) => this.#publishDelayed(queue, msg, delayMs, attempt),
+    });
+    this.#subscriptions.add(sub);
+    void sub.closed.then(() => this.#subscriptions.delete(sub));
+    try {
+      await sub.open(Date.now() + this.#options.subscribeTimeoutMs);
+    } catch (error) {
+      await sub.close({ timeoutMs: 0 });
+      throw error;
+    }
+    if (options.signal !== undefined) {
+      if (options.signal.aborted) void sub.close();
+      else options.signal.addEventListener('abort', () => void sub.close(), { once: true });
+    }
+    return sub;
+  }
+
+  /** Publishes the delayed copy to the delay queue and waits for the broker's confirm. */
+  async #publishDelayed(groupQueue: string, msg: ConsumeMessage, delayMs: number, attempt: number): Promise<void> {
+    const model = this.#connection.current;
+    if (model === undefined) throw new AdapterError('rabbitmq', 'no connection for a delayed nack');
+    const lane = this.#delayLanes.get(model);
+    const work = (async () => {
+      const channel = await lane.channel;
+      const queue = await declareDelayQueue(channel, this.#topology, groupQueue, delayBucket(Math.min(delayMs, MAX_DELAY_MS)));
+      await new Promise<void>((resolve, reject) => {
+        channel.sendToQueue(queue, msg.content, delayedCopy(msg, attempt), (error: unknown) => (error ? reject(error) : resolve()));
+      });
+    })();
+    try {
+      await beforeDeadline(work, Date.now() + this.#options.ackTimeoutMs, () => `delayed copy to ${groupQueue} not confirmed in time`);
+    } catch (error) {
+      throw error instanceof AdapterError ? error : new AdapterError('rabbitmq', `delayed nack on ${groupQueue} failed`, { cause: lane.closeError ?? error });
+    }
+  }
+
+  /**
+   * Test hook: the process died. The socket is dropped without an AMQP goodbye and nothing is
+   * settled or given back; the broker requeues the unacked messages when it sees the socket go.
+   */
+  simulateCrashForTests(): void {
+    this.#closed ??= Promise.resolve();
+    for (const s of this.#subscriptions) s.crash();
+    this.#connection.destroy();
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.all([...this.#subscriptions].map((s) => s.close(options)));
+      await this.#connection.close();
+    })();
+    return this.#closed;
+  }
+}
+
+export function createRabbitMqSubscriber(options: RabbitMqSubscriberOptions = {}): RabbitMqSubscriber {
+  return new RabbitMqSubscriber(options);
+}
+
+interface SubscriptionEnv {
+  readonly options: ResolvedSubscriberOptions;
+  readonly topology: Topology;
+  readonly connection: RabbitMqConnection;
+  publishDelayed(groupQueue: string, msg: ConsumeMessage, delayMs: number, attempt: number): Promise<void>;
+}
+
+/** One consumer channel; messages settle on the channel they came on, or not at all. */
+interface Lane {
+  readonly channel: Channel;
+  consumerTag: string | undefined;
+  open: boolean;
+  error: unknown;
+}
+
+interface Inbound {
+  readonly msg: ConsumeMessage;
+  readonly lane: Lane;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  control: DeliveryControl | undefined;
+  /** Settled, given back, or given up on: nothing more is sent for it. */
+  done: boolean;
+}
+
+type State = 'opening' | 'open' | 'closing' | 'closed';
+
+class RabbitMqSubscription implements BrokerSubscription {
+  readonly topic: string;
+  readonly group: string;
+  readonly closed: Promise<void>;
+  readonly #queue: string;
+  readonly #concurrency: number;
+  readonly #handler: DeliveryHandler;
+  readonly #env: SubscriptionEnv;
+  readonly #pool: HandlerPool;
+  readonly #waiting: Inbound[] = [];
+  readonly #running = new Set<Inbound>();
+  #state: State = 'opening';
+  #lane: Lane | undefined;
+  #attaching = false;
+  #failures = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #closing: Promise<void> | undefined;
+  #resolveClosed!: () => void;
+
+  constructor(topic: string, group: string, concurrency: number, handler: DeliveryHandler, env: SubscriptionEnv) {
+    this.topic = topic;
+    this.group = group;
+    this.#queue = env.topology.queue(topic, group);
+    this.#concurrency = concurrency;
+    this.#handler = handler;
+    this.#env = env;
+    this.#pool = new HandlerPool(concurrency);
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  /** Declares and consumes; resolves once consuming, so later publishes reach the group. */
+  async open(deadline: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const model = await this.#env.connection.ready(deadline);
+      try {
+        await this.#attach(model);
+        break;
+      } catch (error) {
+        if (!isRetryable(error) || Date.now() >= deadline || this.#state !== 'opening') {
+          throw new AdapterError('rabbitmq', `cannot consume ${this.#queue}`, { cause: error });
+        }
+        await delay(Math.min(backoffDelay(attempt, 100, 2_000), Math.max(0, deadline - Date.now())));
+      }
+    }
+    if (this.#state !== 'opening') return;
+    this.#state = 'open';
+    if (this.#lane?.open !== true) this.reattach();
+  }
+
+  async #attach(model: ChannelModel): Promise<void> {
+    const channel = await model.createChannel();
+    const lane: Lane = { channel, consumerTag: undefined, open: true, error: undefined };
+    channel.on('error', (error: unknown) => {
+      lane.error = error;
+    });
+    channel.on('close', () => this.#laneClosed(lane));
+    try {
+      await declareGroup(channel, this.#env.topology, this.topic, this.group, this.#env.options.maxDeliveries);
+      await channel.prefetch(this.#concurrency);
+      if (this.#stopping()) throw new ClosedError('subscription');
+      const { consumerTag } = await channel.consume(this.#queue, (msg) => this.#receive(lane, msg), { noAck: false });
+      // close() may have run while consume was on its way: a closed subscription keeps no channel.
+      if (this.#stopping()) throw new ClosedError('subscription');
+      lane.consumerTag = consumerTag;
+      this.#lane = lane;
+    } catch (error) {
+      await channel.close().catch(() => undefined);
+      throw lane.error ?? error;
+    }
+  }
+
+  #stopping(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed';
+  }
+
+  /** Attaches again after the channel or the connection was lost, with backoff while it fails. */
+  reattach(): void {
+    if (this.#state !== 'open' || this.#attaching || this.#lane?.open === true) return;
+    const model = this.#env.connection.current;
+    if (model === undefined) return; // the connection calls again once it is back
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#attaching = true;
+    this.#attach(model).then(
+      () => {
+        this.#failures = 0;
+      },
+      (error: unknown) => {
+        // On a connection that has gone since, the next one's onOpen attaches again.
+        if (this.#state !== 'open' || this.#env.connection.current !== model) return;
+        this.#report(error, 'cannot consume again; retrying');
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          this.reattach();
+        }, backoffDelay(++this.#failures, 200, 5_000));
+      },
+    ).finally(() => {
+      this.#attaching = false;
+      // The new channel may have died while we were attaching.
+      if (this.#state === 'open' && this.#lane?.open !== true && this.#retryTimer === undefined) this.reattach();
+    });
+  }
+
+  #receive(lane: Lane, msg: ConsumeMessage | null): void {
+    if (msg === null) {
+      // The broker cancelled the consumer (queue deleted): a new channel re-declares it.
+      this.#report(undefined, 'the broker cancelled the consumer (queue deleted?); declaring and consuming again');
+      void lane.channel.close().catch(() => undefined);
+      return;
+    }
+    if (this.#stopping()) return giveBack(lane, msg, true);
+    const inbound: Inbound = { msg, lane, timer: undefined, control: undefined, done: false };
+    // The ack timeout counts from arrival: a message waiting for a free handler expires too.
+    inbound.timer = setTimeout(() => this.#expire(inbound), this.#env.options.ackTimeoutMs);
+    this.#waiting.push(inbound);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#running.size < this.#concurrency && this.#waiting.length > 0 && !this.#stopping()) {
+      this.#start(this.#waiting.shift() as Inbound);
+    }
+  }
+
+  #start(inbound: Inbound): void {
+    const { msg } = inbound;
+    const info = {
+      topic: this.topic,
+      group: this.group,
+      attempt: attemptOf(msg),
+      brokerId: String(msg.fields.deliveryTag),
+      ...decodeDelivery(msg, { maxMessageBytes: this.#env.options.maxMessageBytes }),
+    } as DeliveryInfo;
+    const control = createDelivery(info, { ack: () => this.#ack(inbound), nack: (ms) => this.#nack(inbound, ms) });
+    inbound.control = control;
+    this.#running.add(inbound);
+    this.#pool.run(async () => {
+      try {
+        await handleDelivery(this.#handler, control.delivery, this.#env.options.onError);
+      } finally {
+        this.#running.delete(inbound);
+        this.#pump();
+      }
+    });
+  }
+
+  #finish(inbound: Inbound): void {
+    inbound.done = true;
+    clearTimeout(inbound.timer);
+    inbound.timer = undefined;
+  }
+
+  #lostOn(inbound: Inbound, what: string): AdapterError {
+    return new AdapterError('rabbitmq', `${what} of ${this.#queue} message ${String(inbound.msg.properties.messageId)} lost with its channel; the broker redelivers it`, { cause: inbound.lane.error });
+  }
+
+  async #ack(inbound: Inbound): Promise<void> {
+    this.#finish(inbound);
+    this.#settle(inbound, 'ack', (channel) => channel.ack(inbound.msg));
+  }
+
+  /** Sends an ack or nack on the message's own channel; a closed channel means the broker redelivers. */
+  #settle(inbound: Inbound, what: string, send: (channel: Channel) => void): void {
+    if (!inbound.lane.open) throw this.#lostOn(inbound, what);
+    try {
+      send(inbound.lane.channel);
+    } catch (error) {
+      throw new AdapterError('rabbitmq', `${what} of ${this.#queue} message ${String(inbound.msg.properties.messageId)} failed; the broker redelivers it`, { cause: error });
+    }
+  }
+
+  async #nack(inbound: Inbound, delayMs: number): Promise<void> {
+    this.#finish(inbound);
+    const { msg } = inbound;
+    const attempt = attemptOf(msg);
+    // At the limit: reject without requeue, and the queue's dead-letter route takes it.
+    if (attempt >= this.#env.options.maxDeliveries) return this.#settle(inbound, 'dead-letter', (ch) => ch.nack(msg, false, false));
+    if (delayMs <= 0) return this.#settle(inbound, 'nack', (ch) => ch.nack(msg, false, true));
+    if (!inbound.lane.open) throw this.#lostOn(inbound, 'nack');
+    try {
+      await this.#env.publishDelayed(this.#queue, msg, delayMs, attempt);
+    } catch (error) {
+      // Better early than never: without the delayed copy the original goes straight back.
+      this.#report(error, 'delayed nack failed; message requeued without the delay');
+      return this.#settle(inbound, 'nack', (ch) => ch.nack(msg, false, true));
+    }
+    this.#settle(inbound, 'ack after the delayed copy (a duplicate follows)', (ch) => ch.ack(msg));
+  }
+
+  #expire(inbound: Inbound): void {
+    inbound.timer = undefined;
+    if (inbound.done) return;
+    const i = this.#waiting.indexOf(inbound);
+    if (i >= 0) this.#waiting.splice(i, 1);
+    inbound.control?.abandon();
+    this.#finish(inbound);
+    const { lane, msg } = inbound;
+    const requeue = attemptOf(msg) < this.#env.options.maxDeliveries;
+    const timeout = new TimeoutError(`message ${String(msg.properties.messageId)} of ${this.#queue} not settled within ackTimeoutMs (${this.#env.options.ackTimeoutMs} ms)`);
+    this.#report(timeout, requeue ? 'ack timeout; message requeued, handler abandoned' : 'ack timeout at maxDeliveries; message dead-lettered');
+    giveBack(lane, msg, requeue);
+  }
+
+  #laneClosed(lane: Lane): void {
+    if (!lane.open) return;
+    lane.open = false;
+    // A channel that never finished attaching is the attach's failure to report, not news here.
+    const wasActive = this.#lane === lane;
+    if (wasActive) this.#lane = undefined;
+    let unsettled = 0;
+    for (const inbound of [...this.#waiting, ...this.#running]) {
+      if (inbound.lane !== lane || inbound.done) continue;
+      unsettled++;
+      inbound.control?.abandon();
+      this.#finish(inbound);
+    }
+    this.#waiting.splice(0, this.#waiting.length, ...this.#waiting.filter((i) => i.lane !== lane));
+    if (this.#state !== 'open' || !wasActive) return;
+    // A lost connection is reported once, by the connection; the broker closing just this
+    // channel (it emits 'error' first) or messages going back are news.
+    if (unsettled > 0 || lane.error !== undefined) {
+      this.#report(lane.error, `channel lost with ${unsettled} unsettled message(s), which the broker redelivers; consuming again`);
+    }
+    this.reattach();
+  }
+
+  #report(error: unknown, what: string): void {
+    this.#env.options.onError(adapterTrouble(what, error), `rabbitmq ${this.#queue}`);
+  }
+
+  /** Test hook (through the subscriber): stop without settling or giving back anything. */
+  crash(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    clearTimeout(this.#retryTimer);
+    for (const inbound of [...this.#waiting, ...this.#running]) {
+      inbound.control?.abandon();
+      this.#finish(inbound);
+    }
+    this.#waiting.length = 0;
+    this.#resolveClosed();
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#state === 'closed') return;
+      const deadline = Date.now() + (options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+      const left = (): number => Math.max(0, deadline - Date.now());
+      this.#state = 'closing';
+      clearTimeout(this.#retryTimer);
+      const lane = this.#lane;
+      // Stop fetching, then give back what was fetched but not started.
+      if (lane?.open === true && lane.consumerTag !== undefined) await settleWithin(lane.channel.cancel(lane.consumerTag), left());
+      for (const inbound of this.#waiting.splice(0)) {
+        this.#finish(inbound);
+        giveBack(inbound.lane, inbound.msg, true);
+      }
+      await this.#pool.drain(left());
+      // Handlers still running are abandoned; closing the channel hands their messages back.
+      for (const inbound of this.#running) {
+        inbound.control?.abandon();
+        this.#finish(inbound);
+      }
+      this.#state = 'closed';
+      // A broker that does not answer gets the socket's end instead, when the subscriber closes.
+      if (lane?.open === true) await settleWithin(lane.channel.close(), Math.max(left(), 1_000));
+      this.#resolveClosed();
+    })();
+    return this.#closing;
+  }
+}
+
+/** basic.nack on the message's own channel while it is open; a closing channel requeues it anyway. */
+function giveBack(lane: Lane, msg: ConsumeMessage, requeue: boolean): void {
+  try {
+    if (lane.open) lane.channel.nack(msg, false, requeue);
+  } catch {
+    // The channel is closing: the broker hands the message back.
+  }
+}
+
+/** Waits for `work` but no longer than `ms`; its failure does not matter here. */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
