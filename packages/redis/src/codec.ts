@@ -1,0 +1,103 @@
+import {
+  encodeStructured,
+  decodeStructured,
+  isMessageTooLargeError,
+  SchemaError,
+  type CausewayError,
+  type DeliveryInfo,
+  type Message,
+  type WireLimits,
+} from '@causeway/core';
+
+/**
+ * One message = one stream entry. Redis Streams has no CloudEvents binding, so the event travels
+ * in structured mode: the whole CloudEvent as JSON in the `cloudevent` field (core's
+ * encodeStructured, with `partitionkey`, `traceparent` and `tracestate` inside). `id`, `type`,
+ * `partitionkey` and `traceparent` are copied into fields of their own so that XRANGE, redis-cli
+ * and tooling can see them without parsing JSON; the subscriber reads only `cloudevent`.
+ */
+export const FIELD = {
+  cloudevent: 'cloudevent',
+  id: 'id',
+  type: 'type',
+  partitionkey: 'partitionkey',
+  traceparent: 'traceparent',
+} as const;
+
+/** The entry's fields, in XADD order. Throws MessageTooLargeError before anything is sent. */
+export function encodeEntry(message: Message, limits: WireLimits): Record<string, string> {
+  const { text, key } = encodeStructured(message, limits);
+  const fields: Record<string, string> = {
+    [FIELD.cloudevent]: text,
+    [FIELD.id]: message.event.eventId,
+    [FIELD.type]: message.event.eventType,
+    [FIELD.partitionkey]: key,
+  };
+  if (message.traceparent !== undefined) fields[FIELD.traceparent] = message.traceparent;
+  return fields;
+}
+
+/** What the subscriber knows about an entry besides its fields. */
+export interface EntryContext {
+  readonly topic: string;
+  readonly group: string;
+  readonly attempt: number;
+  /** The stream entry id (`<ms>-<seq>`). */
+  readonly brokerId: string;
+}
+
+const decoder = new TextDecoder();
+const CLOUDEVENT = Buffer.from(FIELD.cloudevent);
+
+/**
+ * Turns an entry into what createDelivery needs. `fields` is the entry's flat field/value list as
+ * Redis returns it (Buffers). Never throws: an entry that is not a CloudEvent of ours (no
+ * `cloudevent` field, bad JSON or UTF-8, missing attributes, over the size limit, which is
+ * checked on the bytes before parsing) becomes an 'undecodable' delivery.
+ */
+export function decodeEntry(context: EntryContext, fields: readonly unknown[], limits: WireLimits): DeliveryInfo {
+  let body: Uint8Array | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i];
+    if (Buffer.isBuffer(name) ? name.equals(CLOUDEVENT) : name === FIELD.cloudevent) {
+      body = bytes(fields[i + 1]);
+      break;
+    }
+  }
+  try {
+    if (body === undefined) throw new SchemaError([`redis entry has no "${FIELD.cloudevent}" field`]);
+    const m = decodeStructured(body, limits);
+    const info: Record<string, unknown> = { ...context, key: m.key, kind: 'event', event: m.event };
+    if (m.traceparent !== undefined) info.traceparent = m.traceparent;
+    if (m.tracestate !== undefined) info.tracestate = m.tracestate;
+    return info as DeliveryInfo;
+  } catch (error) {
+    const known = error instanceof SchemaError || isMessageTooLargeError(error);
+    const headers: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      // The other fields are small copies; the body is kept as bytes, untouched.
+      const name = utf8(fields[i]);
+      if (name !== FIELD.cloudevent) headers[name] = utf8(fields[i + 1]);
+    }
+    return {
+      ...context,
+      key: headers[FIELD.partitionkey] ?? '',
+      kind: 'undecodable',
+      error: (known ? error : new SchemaError([String(error)], { cause: error })) as CausewayError,
+      raw: { headers, body: body ?? new Uint8Array(0) },
+    };
+  }
+}
+
+/** An entry id (ASCII digits and a dash) as a string. */
+export function entryId(value: unknown): string {
+  return Buffer.isBuffer(value) ? value.toString('latin1') : String(value);
+}
+
+function utf8(value: unknown): string {
+  return value instanceof Uint8Array ? decoder.decode(value) : String(value);
+}
+
+function bytes(value: unknown): Uint8Array {
+  return value instanceof Uint8Array ? value : Buffer.from(String(value));
+}

@@ -1,0 +1,96 @@
+import { AdapterError, ClosedError, DEFAULT_CLOSE_TIMEOUT_MS, validateTopic, type CloseOptions, type Message, type Publisher } from '@causeway/core';
+import { ErrorReply } from 'redis';
+import { encodeEntry } from './codec.js';
+import { streamKey } from './keys.js';
+import { createConnection, open, waitReady, within, type RedisConnection } from './redis-connection.js';
+import { resolvePublisherOptions, type RedisPublisherOptions, type ResolvedPublisherOptions } from './redis-options.js';
+
+/**
+ * Appends each message as one entry to the topic's stream (`<prefix>:<topic>`).
+ *
+ * - A call's messages go in one MULTI/EXEC (a lone message in a plain XADD), in array order, so
+ *   they land as consecutive entries or not at all; publish() resolves once Redis has replied
+ *   with every entry id. How durable that is depends on the server's persistence (README: AOF
+ *   with appendfsync always for acknowledged = durable).
+ * - Every message is encoded and size-checked before anything is sent.
+ * - While Redis is away the client reconnects by itself; a call waits for the connection up to
+ *   publishTimeoutMs, then rejects with AdapterError. A call whose connection drops under it is
+ *   sent again once Redis is back (its entries may then appear twice: consumers dedup by event id).
+ * - No trimming unless `maxLen` is set (trimming can drop entries a group has not read yet).
+ */
+export class RedisPublisher implements Publisher {
+  readonly #options: ResolvedPublisherOptions;
+  readonly #client: RedisConnection;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: RedisPublisherOptions = {}) {
+    this.#options = resolvePublisherOptions(options);
+    this.#client = createConnection(this.#options.url, 'redis publisher', this.#options.onError);
+  }
+
+  publish(topic: string, messages: readonly Message[]): Promise<void> {
+    // Registered before the first await, so a close() right after this call waits for it.
+    const run = this.#publish(topic, messages);
+    const tracked = run.catch(() => undefined);
+    this.#inFlight.add(tracked);
+    void tracked.then(() => this.#inFlight.delete(tracked));
+    return run;
+  }
+
+  async #publish(topic: string, messages: readonly Message[]): Promise<void> {
+    if (this.#closed !== undefined) throw new ClosedError('redis publisher');
+    validateTopic(topic);
+    if (messages.length === 0) return;
+    const limits = { maxMessageBytes: this.#options.maxMessageBytes };
+    const entries = messages.map((m) => encodeEntry(m, limits));
+    const key = streamKey(this.#options.prefix, topic);
+    const { publishTimeoutMs, maxLen } = this.#options;
+    const trim = maxLen === undefined ? [] : ['MAXLEN', '~', String(maxLen)];
+    const commands = entries.map((fields) => ['XADD', key, ...trim, '*', ...Object.entries(fields).flat()]);
+    const deadline = Date.now() + publishTimeoutMs;
+    for (;;) {
+      try {
+        await this.#send(commands, deadline);
+        return;
+      } catch (cause) {
+        // The connection dropped under the call: send it again once Redis is back (at least once:
+        // if the first attempt ran, its entries appear twice). A reply from Redis itself is final.
+        if (!(cause instanceof ErrorReply) && !this.#client.isReady && this.#client.isOpen && Date.now() < deadline) continue;
+        throw new AdapterError('redis', `publish of ${messages.length} message(s) to ${topic} failed`, { cause });
+      }
+    }
+  }
+
+  /**
+   * One message: a lone XADD, whose timeout also bounds its wait in the client's queue while
+   * Redis is away (a command that times out there is never sent). Several: MULTI/EXEC, sent only
+   * once connected so that the transaction goes out whole.
+   */
+  async #send(commands: readonly string[][], deadline: number): Promise<void> {
+    const left = (): number => Math.max(1, deadline - Date.now());
+    open(this.#client);
+    const [only] = commands;
+    if (commands.length === 1 && only !== undefined) {
+      await this.#client.sendCommand(only, { timeout: left() });
+      return;
+    }
+    await waitReady(this.#client, left());
+    const multi = this.#client.multi();
+    for (const args of commands) multi.addCommand(args);
+    const exec = multi.exec();
+    exec.catch(() => undefined); // still observed if the time limit wins the race
+    const ids = await within(exec, left(), `EXEC of ${commands.length} XADDs`);
+    if (!Array.isArray(ids) || ids.length !== commands.length) {
+      throw new Error(`EXEC replied with ${Array.isArray(ids) ? ids.length : typeof ids} results for ${commands.length} XADDs`);
+    }
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    this.#closed ??= (async () => {
+      await within(Promise.all(this.#inFlight), options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 'publishes in flight').catch(() => undefined);
+      if (this.#client.isOpen) this.#client.destroy();
+    })();
+    return this.#closed;
+  }
+}

@@ -1,0 +1,384 @@
+import {
+  AdapterError,
+  backoffDelay,
+  createDelivery,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  handleDelivery,
+  HandlerPool,
+  type BrokerSubscription,
+  type CloseOptions,
+  type DeliveryControl,
+  type DeliveryHandler,
+} from '@causeway/core';
+import { ErrorReply } from 'redis';
+import { decodeEntry, entryId } from './codec.js';
+import { BUFFERS, replyCode, within, type RedisConnection } from './redis-connection.js';
+import type { ResolvedSubscriberOptions } from './redis-options.js';
+import { CLAIM, DELETE_IDLE_CONSUMER, PUT_BACK } from './redis-scripts.js';
+
+/** Where one subscription reads and whom it reads as. */
+export interface SubscriptionTarget {
+  readonly topic: string;
+  readonly group: string;
+  readonly consumer: string;
+  readonly stream: string;
+  readonly delayed: string;
+}
+
+export interface SubscriptionParts {
+  readonly target: SubscriptionTarget;
+  readonly options: ResolvedSubscriberOptions;
+  /** Shared with the subscriber's other subscriptions: acks, claims, nacks, CLIENT UNBLOCK. */
+  readonly command: RedisConnection;
+  /** This subscription's own connection, for the blocking XREADGROUP only. */
+  readonly reader: RedisConnection;
+  readonly handler: DeliveryHandler;
+  readonly concurrency: number;
+  /** Entries fetched ahead of free handler slots, so reads overlap handling. */
+  readonly prefetch: number;
+  /** Re-creates the group after Redis lost it (NOGROUP). */
+  readonly recreateGroup: () => Promise<void>;
+  readonly onClosed: () => void;
+}
+
+interface AckBatch {
+  readonly ids: string[];
+  readonly done: Array<{ resolve(): void; reject(error: unknown): void }>;
+}
+
+interface Entry {
+  readonly id: string;
+  /** Flat field/value list, as Redis returns it. */
+  readonly fields: readonly unknown[];
+  readonly attempt: number;
+}
+
+/** Ceiling of control commands (claim, nack, release) while Redis is away. */
+const COMMAND_TIMEOUT_MS = 10_000;
+/** Extra time a blocking read gets on top of its BLOCK before the client gives up on the reply. */
+const READ_GRACE_MS = 10_000;
+/** What close() may spend handing messages back after its timeout. */
+const CLEANUP_MS = 1_000;
+/** How often a subscription prunes consumers of dead processes from its group. */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+/**
+ * One consumer of a group. A single loop fetches while handlers run: first CLAIM (redeliveries:
+ * due nacks, idle entries of dead or hung consumers) when its time has come, else a blocking
+ * XREADGROUP '>' on the subscription's own connection, blocking no longer than the next claim.
+ * It keeps at most concurrency + prefetch entries in hand (running or waiting for a slot) and
+ * fetches once half of that is free, so reads and acks go out in batches. A nack that should
+ * come back sooner than the read's BLOCK wakes the read with CLIENT UNBLOCK.
+ */
+export class RedisSubscription implements BrokerSubscription {
+  readonly topic: string;
+  readonly group: string;
+  readonly closed: Promise<void>;
+  readonly #p: SubscriptionParts;
+  readonly #pool: HandlerPool;
+  readonly #controls = new Map<DeliveryControl, string>();
+  /** Fetched, not started yet: handed back on close. */
+  #buffer: Entry[] = [];
+  #running = 0;
+  #roomWaiter: (() => void) | undefined;
+  #acks: AckBatch | undefined;
+  #resolveClosed!: () => void;
+  #stopping = false;
+  #stop!: () => void;
+  readonly #stopped: Promise<void>;
+  #loop: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+  #nextClaimAt = 0;
+  #nextPruneAt = 0;
+  #read: { readonly until: number } | undefined;
+  #readerId: { readonly id: string; readonly epoch: number } | undefined;
+  #waking = false;
+
+  constructor(parts: SubscriptionParts) {
+    this.#p = parts;
+    this.topic = parts.target.topic;
+    this.group = parts.target.group;
+    this.#pool = new HandlerPool(parts.concurrency);
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    this.#stopped = new Promise((resolve) => {
+      this.#stop = resolve;
+    });
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopping) {
+      try {
+        await this.#waitForRoom();
+        if (this.#stopping) break;
+        const entries = Date.now() >= this.#nextClaimAt ? await this.#claim() : await this.#readNew();
+        if (this.#stopping) {
+          // Fetched but not started: hand them back at once rather than after the ack timeout.
+          await this.#putBack(entries.map((e) => e.id), 0).catch(() => undefined);
+          break;
+        }
+        this.#buffer.push(...entries);
+        this.#pump();
+        failures = 0;
+      } catch (error) {
+        if (this.#stopping) break;
+        const code = replyCode(error);
+        if (code === 'NOGROUP' || code === 'UNBLOCKED') {
+          // The stream or the group is gone (a restart that lost the data, a DEL, XGROUP DESTROY; a
+          // blocked read ends with UNBLOCKED then): re-create it and go on.
+          await this.#p.recreateGroup().catch((e: unknown) => this.#report(e, 'could not re-create its group'));
+        } else if (failures === 0 && (error instanceof ErrorReply || (this.#p.reader.isReady && this.#p.command.isReady))) {
+          // A lost connection was already reported by the connection itself.
+          this.#report(error, 'failed to fetch; retrying');
+        }
+        failures++;
+        await Promise.race([this.#stopped, new Promise((r) => setTimeout(r, 50 + backoffDelay(failures, 100, 2_000)).unref())]);
+      }
+    }
+  }
+
+  /** Room to fetch: handlers running plus entries waiting stay within concurrency + prefetch. */
+  #room(): number {
+    return this.#p.concurrency + this.#p.prefetch - this.#running - this.#buffer.length;
+  }
+
+  /**
+   * Waits until half the capacity is free (or nothing is running or waiting), so reads come in
+   * batches rather than one per finished handler; the entries still waiting keep the handlers
+   * busy while the read is out.
+   */
+  async #waitForRoom(): Promise<void> {
+    const capacity = this.#p.concurrency + this.#p.prefetch;
+    const enough = Math.max(1, Math.floor(capacity / 2));
+    while (this.#room() < enough && this.#running + this.#buffer.length > 0 && !this.#stopping) {
+      await Promise.race([new Promise<void>((resolve) => (this.#roomWaiter = resolve)), this.#stopped]);
+    }
+  }
+
+  /** Starts waiting entries while handler slots are free. */
+  #pump(): void {
+    while (this.#running < this.#p.concurrency && !this.#stopping) {
+      const entry = this.#buffer.shift();
+      if (entry === undefined) break;
+      this.#dispatch(entry);
+    }
+  }
+
+  async #claim(): Promise<Entry[]> {
+    const { options, target, command } = this.#p;
+    const count = this.#room();
+    const prune = Date.now() >= this.#nextPruneAt;
+    const pruneIdle = prune ? Math.max(3_600_000, 10 * options.ackTimeoutMs) : 0;
+    const [raw, wait] = await CLAIM.run<[unknown[], number]>(
+      command,
+      [target.stream, target.delayed],
+      [target.group, target.consumer, String(options.ackTimeoutMs), String(count), String(pruneIdle)],
+      COMMAND_TIMEOUT_MS,
+    );
+    if (prune) this.#nextPruneAt = Date.now() + PRUNE_EVERY_MS;
+    const entries = raw.map((r) => {
+      const [id, fields, deliveries] = r as [unknown, unknown, number];
+      return { id: entryId(id), fields: asArray(fields), attempt: Number(deliveries) };
+    });
+    // A full batch may have left more behind: claim again as soon as there is room.
+    const next = entries.length >= count ? 0 : options.claimIntervalMs;
+    this.#nextClaimAt = Date.now() + (wait >= 0 ? Math.min(next, wait) : next);
+    return entries;
+  }
+
+  async #readNew(): Promise<Entry[]> {
+    const { target, reader } = this.#p;
+    if (this.#readerId?.epoch !== reader.socketEpoch) {
+      const id = await reader.sendCommand<number>(['CLIENT', 'ID'], { timeout: COMMAND_TIMEOUT_MS });
+      this.#readerId = { id: String(id), epoch: reader.socketEpoch };
+    }
+    // Checked and #read set in the same tick as the send, so close() and nack() either see the read
+    // in flight (and unblock it) or the read sees what they changed.
+    if (this.#stopping) return [];
+    const blockMs = Math.max(1, Math.min(this.#nextClaimAt - Date.now(), this.#p.options.claimIntervalMs));
+    const args = ['XREADGROUP', 'GROUP', target.group, target.consumer, 'COUNT', String(this.#room()), 'BLOCK', String(blockMs), 'STREAMS', target.stream, '>'];
+    this.#read = { until: Date.now() + blockMs };
+    try {
+      // Fresh entries ('>') are on their first delivery: attempt 1, as the PEL counts it.
+      const reply = await reader.sendCommand<Array<[unknown, unknown[]]> | null>(args, { typeMapping: BUFFERS, timeout: blockMs + READ_GRACE_MS });
+      return (reply?.[0]?.[1] ?? []).map((e) => {
+        const [id, fields] = e as [unknown, unknown];
+        return { id: entryId(id), fields: asArray(fields), attempt: 1 };
+      });
+    } finally {
+      this.#read = undefined;
+    }
+  }
+
+  #dispatch(entry: Entry): void {
+    const { target, options } = this.#p;
+    const info = decodeEntry({ topic: target.topic, group: target.group, attempt: entry.attempt, brokerId: entry.id }, entry.fields, {
+      maxMessageBytes: options.maxMessageBytes,
+    });
+    const control = createDelivery(info, {
+      ack: () => this.#ack(entry.id),
+      nack: (delayMs) => this.#nack(entry.id, delayMs),
+    });
+    this.#controls.set(control, entry.id);
+    this.#running++;
+    this.#pool.run(async () => {
+      try {
+        await handleDelivery(this.#p.handler, control.delivery, options.onError);
+      } finally {
+        this.#controls.delete(control);
+        this.#running--;
+        this.#pump();
+        const waiter = this.#roomWaiter;
+        this.#roomWaiter = undefined;
+        waiter?.();
+      }
+    });
+  }
+
+  /**
+   * Acks of handlers that finish in the same turn of the event loop go out as one XACK with
+   * every id (one command instead of one per message); each caller still waits for the reply.
+   */
+  #ack(id: string): Promise<void> {
+    let batch = this.#acks;
+    if (batch === undefined) {
+      const fresh: AckBatch = { ids: [], done: [] };
+      this.#acks = batch = fresh;
+      setImmediate(() => {
+        this.#acks = undefined;
+        void this.#sendAcks(fresh);
+      });
+    }
+    batch.ids.push(id);
+    return new Promise((resolve, reject) => batch.done.push({ resolve, reject }));
+  }
+
+  async #sendAcks(batch: AckBatch): Promise<void> {
+    const { target, command, options } = this.#p;
+    try {
+      await command.sendCommand(['XACK', target.stream, target.group, ...batch.ids], { timeout: options.ackTimeoutMs });
+      for (const d of batch.done) d.resolve();
+    } catch (cause) {
+      const error = new AdapterError('redis', `XACK of ${batch.ids.length} message(s) of ${target.topic}/${target.group} failed; they will be redelivered`, { cause });
+      for (const d of batch.done) d.reject(error);
+    }
+  }
+
+  async #nack(id: string, delayMs: number): Promise<void> {
+    const { target } = this.#p;
+    try {
+      await this.#putBack([id], delayMs);
+    } catch (cause) {
+      throw new AdapterError('redis', `nack of ${target.topic}/${target.group} ${id} failed; it comes back after the ack timeout`, { cause });
+    }
+    if (this.#stopping) return;
+    this.#nextClaimAt = Math.min(this.#nextClaimAt, Date.now() + delayMs);
+    this.#wake();
+  }
+
+  #putBack(ids: readonly string[], delayMs: number): Promise<number> {
+    if (ids.length === 0) return Promise.resolve(0);
+    const { target, command } = this.#p;
+    return PUT_BACK.run<number>(command, [target.stream, target.delayed], [target.group, target.consumer, String(delayMs), ...ids], COMMAND_TIMEOUT_MS);
+  }
+
+  /**
+   * Ends a blocking read that would outlast the next claim (or the subscription). CLIENT UNBLOCK
+   * can arrive before the server has started blocking; then it is tried again shortly.
+   */
+  #wake(): void {
+    if (this.#waking) return;
+    this.#waking = true;
+    void (async () => {
+      try {
+        for (let tries = 0; tries < 50; tries++) {
+          const read = this.#read;
+          const id = this.#readerId?.id;
+          if (read === undefined || id === undefined || (!this.#stopping && read.until <= this.#nextClaimAt)) return;
+          const n = await this.#p.command.sendCommand<number>(['CLIENT', 'UNBLOCK', id], { timeout: COMMAND_TIMEOUT_MS });
+          if (Number(n) === 1) return;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      } catch {
+        // The read ends by itself at its BLOCK timeout.
+      } finally {
+        this.#waking = false;
+      }
+    })();
+  }
+
+  #report(error: unknown, what: string): void {
+    const { target, options } = this.#p;
+    const reason = error instanceof Error ? ` (${error.message})` : '';
+    options.onError(
+      error instanceof AdapterError ? error : new AdapterError('redis', `${what}${reason}`, { cause: error }),
+      `redis subscription ${target.topic}/${target.group}`,
+    );
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    this.#closing ??= this.#shutDown(options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    return this.#closing;
+  }
+
+  /**
+   * Stops the loop, hands back what was fetched and not started, drains handlers up to the
+   * timeout, then hands back the abandoned ones (the same as a nack: others get them now, not
+   * after the ack timeout). Cleanup with Redis gets at most CLEANUP_MS beyond the timeout, so
+   * close() returns even while Redis is away; what it could not hand back comes back through the
+   * ack timeout.
+   */
+  async #shutDown(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const left = (): number => Math.max(0, deadline - Date.now());
+    this.#stopping = true;
+    this.#stop();
+    this.#wake();
+    await within(this.#loop, left(), 'stopping the read loop').catch(() => undefined);
+    const waiting = this.#putBack(this.#buffer.splice(0).map((e) => e.id), 0);
+    waiting.catch(() => undefined);
+    await this.#pool.drain(left());
+    const abandoned = [...this.#controls.entries()];
+    this.#controls.clear();
+    for (const [control] of abandoned) control.abandon();
+    const { target, command, reader } = this.#p;
+    const cleanup = async (): Promise<void> => {
+      await waiting;
+      await this.#putBack(abandoned.map(([, id]) => id), 0);
+      await DELETE_IDLE_CONSUMER.run(command, [target.stream], [target.group, target.consumer], COMMAND_TIMEOUT_MS);
+    };
+    await within(cleanup(), left() + CLEANUP_MS, 'handing back messages').catch((e: unknown) =>
+      this.#report(e, 'could not hand back unfinished messages; they come back after the ack timeout'),
+    );
+    reader.destroy();
+    this.#finish();
+  }
+
+  /** The process died: nothing is settled, released or deleted; the entries stay pending until claimed. */
+  crash(): void {
+    if (this.#closing !== undefined) return;
+    this.#stopping = true;
+    this.#stop();
+    for (const control of this.#controls.keys()) control.abandon();
+    this.#controls.clear();
+    this.#buffer = [];
+    this.#closing = Promise.resolve();
+    this.#p.reader.destroy();
+    this.#finish();
+  }
+
+  #finish(): void {
+    this.#p.onClosed();
+    this.#resolveClosed();
+  }
+}
+
+function asArray(fields: unknown): readonly unknown[] {
+  return Array.isArray(fields) ? fields : [];
+}
