@@ -58,6 +58,11 @@ const KNOWN = new Set([
   'tenantid', 'correlationid', 'causationid', 'eventversion', 'sequence', 'recordedtime',
 ]);
 
+export interface FromCloudEventOptions {
+  /** `data` came straight from JSON.parse, so the check that it is plain JSON can be skipped. */
+  readonly dataFromJsonText?: boolean;
+}
+
 export interface DecodedCloudEvent {
   readonly envelope: EventEnvelope;
   readonly streamId?: string;
@@ -71,7 +76,7 @@ export interface DecodedCloudEvent {
  * them over: extensions may arrive as strings). Absent `data` is null: the SDK drops null data in
  * structured mode. Throws SchemaError naming every missing or bad attribute.
  */
-export function fromCloudEvent(attributes: Readonly<Record<string, unknown>>): DecodedCloudEvent {
+export function fromCloudEvent(attributes: Readonly<Record<string, unknown>>, options: FromCloudEventOptions = {}): DecodedCloudEvent {
   const problems: string[] = [];
   if (attributes.specversion !== '1.0') problems.push(`specversion must be "1.0"; got ${JSON.stringify(attributes.specversion)}`);
   const ct = attributes.datacontenttype;
@@ -109,7 +114,7 @@ export function fromCloudEvent(attributes: Readonly<Record<string, unknown>>): D
     data: attributes.data === undefined ? null : attributes.data,
     metadata: metadata as Metadata,
   };
-  problems.push(...envelopeProblems(envelope, true));
+  problems.push(...envelopeProblems(envelope, true, options.dataFromJsonText === true));
   if (problems.length > 0) throw new SchemaError(problems.map((p) => `cloudevent: ${p}`));
   const decoded: { -readonly [K in keyof DecodedCloudEvent]: DecodedCloudEvent[K] } = { envelope };
   if (typeof attributes.subject === 'string') decoded.streamId = attributes.subject;

@@ -145,8 +145,11 @@ export function createEvent<TType extends string, TData>(input: NewEvent<TType, 
   return envelope;
 }
 
-/** Every rule a complete envelope breaks; empty when it is valid. */
-export function envelopeProblems(e: EventEnvelope, allowAnyTypeName = false): string[] {
+/**
+ * Every rule a complete envelope breaks; empty when it is valid. `dataFromJsonText` skips the walk
+ * over `data` when it was just produced by JSON.parse (it is JSON by construction).
+ */
+export function envelopeProblems(e: EventEnvelope, allowAnyTypeName = false, dataFromJsonText = false): string[] {
   const problems: string[] = [];
   if (!isUuid(e.eventId)) problems.push(`eventId must be a lower-case UUID; got ${JSON.stringify(e.eventId)}`);
   if (allowAnyTypeName) {
@@ -174,7 +177,7 @@ export function envelopeProblems(e: EventEnvelope, allowAnyTypeName = false): st
     problems.push('producer must be a string of 1 to 200 characters');
   } else pushTextProblem(problems, 'producer', e.producer);
   if (e.data === undefined) problems.push('data is missing');
-  else {
+  else if (!dataFromJsonText) {
     const p = jsonProblem(e.data);
     if (p) problems.push(p);
   }

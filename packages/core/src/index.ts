@@ -5,7 +5,7 @@ export { GROUP_RULE, TOPIC_RULE, groupProblem, topicProblem, validateGroup, vali
 export { runCatchUpSubscription } from './catch-up-subscription.js';
 export type { CatchUpOptions, CatchUpSource } from './catch-up-subscription.js';
 export { fromCloudEvent, toCloudEvent } from './cloudevents.js';
-export type { CloudEventAttributes, DecodedCloudEvent, StreamFacts, ToCloudEventOptions } from './cloudevents.js';
+export type { CloudEventAttributes, DecodedCloudEvent, FromCloudEventOptions, StreamFacts, ToCloudEventOptions } from './cloudevents.js';
 export {
   concurrencyOf,
   createDelivery,
