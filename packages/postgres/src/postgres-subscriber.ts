@@ -1,0 +1,378 @@
+import {
+  backoffDelay,
+  ClosedError,
+  concurrencyOf,
+  createDelivery,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  handleDelivery,
+  HandlerPool,
+  InvalidOptionsError,
+  uuidv7,
+  validateGroup,
+  validateTopic,
+  type BrokerSubscription,
+  type CloseOptions,
+  type DeliveryControl,
+  type DeliveryHandler,
+  type GroupSubscribeOptions,
+  type Subscriber,
+} from '@causeway/core';
+import { AckBatcher, adapterError, brokerChannel, brokerSql, retryTransient, within, type BrokerSql, type ClaimRow } from './broker-sql.js';
+import { decodeMessage } from './codec.js';
+import { migrate } from './migrate.js';
+import { resolveSubscriberOptions, type PostgresSubscriberOptions, type ResolvedSubscriberOptions } from './postgres-broker-options.js';
+import { sqlState } from './sql-executor.js';
+
+/** Creates a subscriber, running migrate() first unless `migrate: false`. */
+export async function createPostgresSubscriber(options: PostgresSubscriberOptions): Promise<PostgresSubscriber> {
+  const subscriber = new PostgresSubscriber(options);
+  if (options.migrate ?? true) await migrate(options.db, { schema: subscriber.schema });
+  return subscriber;
+}
+
+/** What a subscription needs from its subscriber. */
+interface Shared {
+  readonly options: ResolvedSubscriberOptions;
+  readonly sql: BrokerSql;
+  /** Lease owner written on claimed rows: this subscriber, for diagnostics. */
+  readonly owner: string;
+}
+
+/**
+ * The Subscriber port on PostgreSQL. A group is a row (its admission cursor) plus a queue of
+ * unacked rows; consumers of the group admit new log rows gap-safely and lease the oldest row of
+ * each key (per-key order across every consumer). Wake-ups come from LISTEN/NOTIFY, with a slow
+ * fallback poll and a timer for the next lease expiry or delayed nack; an idle subscriber does
+ * not poll busily. Nothing is held open between statements: a lease is a row, so the messages of
+ * a consumer that dies come back to its group when their leases run out.
+ */
+export class PostgresSubscriber implements Subscriber {
+  readonly #shared: Shared;
+  readonly #subscriptions = new Set<PostgresSubscription>();
+  #listening: Promise<(() => Promise<void>) | null> | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: PostgresSubscriberOptions) {
+    const resolved = resolveSubscriberOptions(options);
+    this.#shared = { options: resolved, sql: brokerSql(resolved.names), owner: uuidv7() };
+  }
+
+  /** The schema's name (unquoted). */
+  get schema(): string {
+    return this.#shared.options.names.raw;
+  }
+
+  async subscribe(topic: string, options: GroupSubscribeOptions, handler: DeliveryHandler): Promise<BrokerSubscription> {
+    if (this.#closing !== undefined) throw new ClosedError('postgres subscriber');
+    validateTopic(topic);
+    validateGroup(options.group);
+    const concurrency = concurrencyOf(options.concurrency);
+    const startFrom = options.startFrom ?? 'latest';
+    if (startFrom !== 'earliest' && startFrom !== 'latest') throw new InvalidOptionsError(`startFrom must be 'earliest' or 'latest'; got ${String(startFrom)}`);
+    if (typeof handler !== 'function') throw new InvalidOptionsError('handler must be a function');
+    // LISTEN first, so no NOTIFY after subscribe() resolved is missed.
+    await this.#listen();
+    const { db } = this.#shared.options;
+    try {
+      await db.query(this.#shared.sql.ensureGroup, [topic, options.group, startFrom]);
+    } catch (error) {
+      throw adapterError(error, `create consumer group ${options.group} of ${topic}`);
+    }
+    if (this.#closing !== undefined) throw new ClosedError('postgres subscriber');
+    const sub = new PostgresSubscription(this.#shared, topic, options.group, startFrom, concurrency, handler);
+    this.#subscriptions.add(sub);
+    void sub.closed.then(() => this.#subscriptions.delete(sub));
+    if (options.signal !== undefined) {
+      if (options.signal.aborted) void sub.close();
+      else options.signal.addEventListener('abort', () => void sub.close(), { once: true });
+    }
+    sub.start();
+    return sub;
+  }
+
+  /** Closes every subscription (drain, then hand back what is left), stops listening, closes an owned db. Idempotent. */
+  close(options?: CloseOptions): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all([...this.#subscriptions].map((s) => s.close(options)));
+      await this.#release();
+    })();
+    return this.#closing;
+  }
+
+  /**
+   * Test hook: the process died. Loops stop, running handlers are abandoned (their acks become
+   * no-ops), nothing is settled or released: the leases run out and the group's other consumers
+   * get the messages with attempt + 1.
+   */
+  simulateCrashForTests(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const sub of this.#subscriptions) sub.crash();
+      await this.#release();
+    })();
+    return this.#closing;
+  }
+
+  async #release(): Promise<void> {
+    const stop = await this.#listening;
+    await stop?.().catch(() => undefined);
+    if (this.#shared.options.ownsDatabase) await this.#shared.options.db.close();
+  }
+
+  async #listen(): Promise<void> {
+    if (this.#closing !== undefined) return;
+    const { db, names, onError } = this.#shared.options;
+    this.#listening ??= db.listen(brokerChannel(names), (topic) => {
+      // '' comes after the driver re-established LISTEN: anything may have been missed.
+      for (const sub of this.#subscriptions) if (topic === '' || topic === sub.topic) sub.wake();
+    }).catch((error: unknown) => {
+      onError(adapterError(error, 'LISTEN'), 'postgres subscriber: LISTEN for wake-ups failed (polling instead)');
+      this.#listening = undefined;
+      return null;
+    });
+    await this.#listening;
+  }
+}
+
+interface Claimed {
+  readonly row: ClaimRow;
+  readonly token: string;
+  /** When the claim returned (Date.now()): the lease runs from about then. */
+  readonly at: number;
+}
+
+interface Held {
+  readonly id: string;
+  readonly token: string;
+  readonly control: DeliveryControl;
+}
+
+/**
+ * One subscribe() call. A claim loop leases heads for the group and puts them in a small buffer;
+ * up to `concurrency` workers (a HandlerPool) take from it, so a worker that finishes goes on to
+ * the next message without waiting for a claim. The buffer holds at most half the concurrency
+ * more, so a claim fetches many rows at once; a buffered row that waited half its lease is handed
+ * back rather than started late.
+ */
+class PostgresSubscription implements BrokerSubscription {
+  readonly topic: string;
+  readonly group: string;
+  readonly closed: Promise<void>;
+  readonly #shared: Shared;
+  readonly #startFrom: 'earliest' | 'latest';
+  readonly #handler: DeliveryHandler;
+  readonly #concurrency: number;
+  readonly #pool: HandlerPool;
+  readonly #acks: AckBatcher;
+  readonly #buffer: Claimed[] = [];
+  readonly #held = new Map<string, Held>();
+  #resolveClosed!: () => void;
+  #loop: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+  /** Stop claiming and starting. */
+  #stopping = false;
+  /** Closed or crashed: ack retries stop. */
+  #dead = false;
+  #crashed = false;
+  /** Something may have changed since the last claim began: claim again before sleeping. */
+  #dirty = false;
+  #wakeSleeper: (() => void) | undefined;
+
+  constructor(shared: Shared, topic: string, group: string, startFrom: 'earliest' | 'latest', concurrency: number, handler: DeliveryHandler) {
+    this.#shared = shared;
+    this.topic = topic;
+    this.group = group;
+    this.#startFrom = startFrom;
+    this.#handler = handler;
+    this.#concurrency = concurrency;
+    this.#pool = new HandlerPool(concurrency);
+    const { db, names } = shared.options;
+    this.#acks = new AckBatcher((ids, tokens) => db.query(shared.sql.ack, [topic, group, ids, tokens], `${names.raw}.back`));
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  start(): void {
+    this.#loop = this.#run().catch((error: unknown) => this.#shared.options.onError(error, `claim loop of ${this.topic}/${this.group}`));
+  }
+
+  wake(): void {
+    this.#dirty = true;
+    this.#wakeSleeper?.();
+  }
+
+  async #run(): Promise<void> {
+    const { db, names, admitBatch, ackTimeoutMs, maxMessageBytes, pollIntervalMs, onError } = this.#shared.options;
+    const capacity = this.#concurrency === 1 ? 1 : 2 * this.#concurrency;
+    let failures = 0;
+    let horizonWaits = 0;
+    while (!this.#stopping) {
+      const room = capacity - this.#held.size - this.#buffer.length;
+      const busy = this.#held.size + this.#buffer.length > 0;
+      if (room <= 0 || (busy && room < Math.ceil(this.#concurrency / 2))) {
+        // Enough in hand: wait for a worker to finish one (it wakes us).
+        this.#dirty = false;
+        await this.#sleep(pollIntervalMs);
+        continue;
+      }
+      this.#dirty = false;
+      let waitMs = pollIntervalMs;
+      try {
+        const token = uuidv7();
+        const { rows } = await db.query<ClaimRow>(
+          this.#shared.sql.claim,
+          [this.topic, this.group, room, admitBatch, ackTimeoutMs, token, this.#shared.owner, maxMessageBytes],
+          `${names.raw}.bclaim`,
+        );
+        failures = 0;
+        const claimed = rows.filter((r) => r.id !== null);
+        if (this.#stopping) {
+          // Claimed after close() began: hand them back unstarted (a crash leaves them leased).
+          if (!this.#crashed) await this.#release(claimed.map((r) => ({ id: r.id as string, token })), true);
+          break;
+        }
+        const at = Date.now();
+        for (const row of claimed) this.#buffer.push({ row, token, at });
+        this.#spawnWorkers();
+        const meta = rows[rows.length - 1];
+        if (claimed.length >= room || meta?.backlog === 'full') continue;
+        // Committed rows wait behind an older running transaction: look again soon, backing off.
+        horizonWaits = meta?.backlog === 'waiting' ? horizonWaits + 1 : 0;
+        if (horizonWaits > 0) waitMs = Math.min(pollIntervalMs, 5 * 2 ** horizonWaits);
+        if (meta?.wake_ms !== null && meta?.wake_ms !== undefined) waitMs = Math.min(waitMs, Math.max(1, Math.ceil(meta.wake_ms) + 2));
+      } catch (error) {
+        if (this.#stopping) break;
+        onError(adapterError(error, 'claim'), `postgres subscriber: claim from ${this.topic}/${this.group} (retrying)`);
+        if (sqlState(error) === 'P0002') await this.#recreateGroup();
+        waitMs = Math.max(50, backoffDelay(failures++, 100, 2_000));
+      }
+      await this.#sleep(waitMs);
+    }
+  }
+
+  #spawnWorkers(): void {
+    while (this.#pool.free > 0 && this.#buffer.length > 0 && !this.#stopping) this.#pool.run(() => this.#work());
+  }
+
+  /** A pool slot: handles buffered messages one after another until none is left. */
+  async #work(): Promise<void> {
+    for (let next = this.#take(); next !== undefined; next = this.#take()) {
+      await this.#handle(next);
+    }
+  }
+
+  #take(): Claimed | undefined {
+    const stale: Claimed[] = [];
+    let next: Claimed | undefined;
+    while (next === undefined && !this.#stopping && this.#buffer.length > 0) {
+      const c = this.#buffer.shift() as Claimed;
+      if (Date.now() - c.at > this.#shared.options.ackTimeoutMs / 2) stale.push(c);
+      else next = c;
+    }
+    if (stale.length > 0) void this.#release(stale.map((c) => ({ id: c.row.id as string, token: c.token })), true);
+    return next;
+  }
+
+  async #handle({ row, token }: Claimed): Promise<void> {
+    const { db, names, onError, maxMessageBytes } = this.#shared.options;
+    const { sql } = this.#shared;
+    const id = row.id as string;
+    const info = decodeMessage(
+      { id, key: row.key ?? '', attempt: row.attempt ?? 1, body: row.body, bytes: row.bytes ?? 0 },
+      this.topic,
+      this.group,
+      { maxMessageBytes },
+    );
+    const control = createDelivery(info, {
+      ack: () => this.#settle(`ack of ${id}`, () => this.#acks.ack(id, token)),
+      nack: (delayMs) => this.#settle(`nack of ${id}`, () => db.query(sql.nack, [this.topic, this.group, id, token, delayMs], `${names.raw}.bnack`)),
+    });
+    this.#held.set(id, { id, token, control });
+    try {
+      await Promise.resolve(); // the handler never runs inside the claim loop's turn
+      await handleDelivery(this.#handler, control.delivery, onError);
+    } finally {
+      if (this.#held.get(id)?.control === control) this.#held.delete(id);
+      this.wake();
+    }
+  }
+
+  /** Runs an ack or nack, retrying while the database is unreachable. */
+  async #settle(what: string, op: () => Promise<unknown>): Promise<void> {
+    const deadline = Date.now() + this.#shared.options.settleTimeoutMs;
+    await retryTransient(op, deadline, `${what} on ${this.topic}/${this.group}`, () => this.#dead);
+  }
+
+  async #release(rows: ReadonlyArray<{ readonly id: string; readonly token: string }>, unstarted: boolean): Promise<void> {
+    if (rows.length === 0) return;
+    const { db, onError } = this.#shared.options;
+    try {
+      await within(
+        db.query(this.#shared.sql.release, [this.topic, this.group, rows.map((r) => r.id), rows.map((r) => r.token), unstarted ? 1 : 0]),
+        2_000,
+      );
+    } catch (error) {
+      // The leases run out on their own; the messages come back then.
+      onError(adapterError(error, 'hand back'), `postgres subscriber: hand back ${rows.length} message(s) of ${this.topic}/${this.group}`);
+    } finally {
+      this.wake();
+    }
+  }
+
+  async #recreateGroup(): Promise<void> {
+    try {
+      await this.#shared.options.db.query(this.#shared.sql.ensureGroup, [this.topic, this.group, this.#startFrom]);
+    } catch {
+      // Reported by the claim that failed; the next turn tries again.
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#dirty || this.#stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#wakeSleeper = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wakeSleeper = done;
+    });
+  }
+
+  /** See PostgresSubscriber.simulateCrashForTests. */
+  crash(): void {
+    if (this.#closing !== undefined) return;
+    this.#crashed = true;
+    this.#dead = true;
+    this.#stopping = true;
+    this.wake();
+    this.#buffer.length = 0;
+    for (const held of this.#held.values()) held.control.abandon();
+    this.#held.clear();
+    this.#closing = Promise.resolve();
+    this.#resolveClosed();
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    this.#closing ??= (async () => {
+      const deadline = Date.now() + (options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+      this.#stopping = true;
+      this.wake();
+      // Fetched but not started: back to the group at once. A claim in flight does the same with
+      // what it gets (see #run); wait for it within the timeout.
+      await this.#release(this.#buffer.splice(0).map((c) => ({ id: c.row.id as string, token: c.token })), true);
+      await within(this.#loop, Math.max(0, deadline - Date.now())).catch(() => undefined);
+      await this.#pool.drain(Math.max(0, deadline - Date.now()));
+      // Handlers still running are abandoned: their late ack/nack is ignored, and their messages
+      // go back to the group now rather than at lease expiry.
+      const left = [...this.#held.values()];
+      this.#held.clear();
+      for (const held of left) held.control.abandon();
+      this.#dead = true;
+      await this.#release(left, false);
+      this.#resolveClosed();
+    })();
+    return this.#closing;
+  }
+}
