@@ -11,7 +11,7 @@ const SUITES: Readonly<Record<string, Suite>> = {
 const USAGE = `usage: npm run bench -- <suite> [--quick]
 suites: ${Object.keys(SUITES).join(', ')}
   --quick   smoke run with small counts (writes bench/results/<suite>.quick.json)
-env: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test)`;
+env: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test); BENCH_ADAPTERS=postgresql,redis (brokers: a subset)`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...flags] = argv;

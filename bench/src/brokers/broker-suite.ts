@@ -52,7 +52,10 @@ export async function runBrokerSuite(options: SuiteOptions): Promise<boolean> {
   const started = Date.now();
   const rows: (ResultRow & { readonly adapter: string })[] = [];
   const failures: string[] = [];
+  // BENCH_ADAPTERS=postgresql,redis runs a subset (while tuning one adapter).
+  const only = process.env.BENCH_ADAPTERS?.split(',').map((a) => a.trim()).filter(Boolean);
   for (const { adapter, load } of ADAPTERS) {
+    if (only !== undefined && only.length > 0 && !only.includes(adapter)) continue;
     let pair: BrokerBenchPair;
     try {
       pair = findPair(await load(), adapter);
