@@ -1,0 +1,114 @@
+import {
+  decodeBinary,
+  encodeBinary,
+  isMessageTooLargeError,
+  isSchemaError,
+  MessageTooLargeError,
+  percentDecode,
+  SchemaError,
+  type BinaryBinding,
+  type CausewayError,
+  type DeliveryInfo,
+  type Message,
+  type WireLimits,
+} from '@causeway/core';
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+
+/**
+ * CloudEvents NATS binding, binary mode: every attribute is a `ce-<name>` header with its value
+ * percent-encoded (NATS headers are ASCII lines), the body is the JSON of `data`, `content-type`
+ * is `application/json`, W3C trace context rides in plain `traceparent`/`tracestate` headers.
+ * `Nats-Msg-Id` carries the event id so the server drops a re-publish inside the stream's
+ * duplicate window.
+ */
+export const NATS_BINDING: BinaryBinding = { prefix: 'ce-', percentEncode: true };
+
+/** Bytes the NATS header block adds beyond names and values: `NATS/1.0\r\n`, `: ` and `\r\n` per header, the final `\r\n`. */
+function headerOverhead(count: number): number {
+  return 12 + 4 * count;
+}
+
+export interface EncodedNatsMessage {
+  readonly id: string;
+  readonly key: string;
+  readonly headers: MsgHdrs;
+  readonly body: Uint8Array;
+  /** Header block plus body, as the server counts it against max_payload. */
+  readonly wireBytes: number;
+}
+
+export function encodeNatsMessage(message: Message, limits: WireLimits): EncodedNatsMessage {
+  const binary = encodeBinary(message, NATS_BINDING, limits);
+  const headers = natsHeaders();
+  let wireBytes = binary.body.length;
+  let count = 0;
+  for (const [name, value] of Object.entries(binary.headers)) {
+    headers.set(name, value);
+    wireBytes += name.length + value.length;
+    count++;
+  }
+  const id = message.event.eventId;
+  wireBytes += 'Nats-Msg-Id'.length + id.length + headerOverhead(count + 1);
+  return { id, key: binary.key, headers, body: binary.body, wireBytes };
+}
+
+/** Refuses a message the server would refuse anyway (its max_payload), before anything is sent. */
+export function checkServerLimit(message: EncodedNatsMessage, maxPayload: number | undefined): void {
+  if (maxPayload !== undefined && message.wireBytes > maxPayload) {
+    throw new MessageTooLargeError(`message ${message.id} (server max_payload)`, message.wireBytes, maxPayload);
+  }
+}
+
+type DeliveryFacts = Pick<DeliveryInfo, 'topic' | 'group' | 'attempt' | 'brokerId'>;
+
+/** What decoding needs of a received message (a core `Msg` or a JetStream `JsMsg` both fit). */
+export interface ReceivedNatsMessage {
+  readonly headers?: MsgHdrs | undefined;
+  readonly data: Uint8Array;
+}
+
+/**
+ * Reads a delivered message into the runtime's DeliveryInfo. Never throws: what cannot be read
+ * becomes `kind: 'undecodable'` with the reason, the headers and the body as they arrived.
+ * The size limit is checked on the body before anything is parsed.
+ */
+
+export function decodeNatsMessage(msg: ReceivedNatsMessage, facts: DeliveryFacts, limits: WireLimits): DeliveryInfo {
+  const all: Record<string, string> = {};
+  const cloudEvent: Record<string, string> = {};
+  if (msg.headers !== undefined) {
+    for (const [name, values] of msg.headers) {
+      const value = values[0] ?? '';
+      all[name] = value;
+      // Nats-* headers belong to the server (msg id, expectations), not to the event.
+      if (!(name.length > 5 && name.slice(0, 5).toLowerCase() === 'nats-')) cloudEvent[name] = value;
+    }
+  }
+  try {
+    if (msg.data.length > limits.maxMessageBytes) throw new MessageTooLargeError('received message', msg.data.length, limits.maxMessageBytes);
+    const decoded = decodeBinary(cloudEvent, msg.data, NATS_BINDING, limits);
+    const info: Record<string, unknown> = { ...facts, kind: 'event', key: decoded.key, event: decoded.event };
+    if (decoded.traceparent !== undefined) info.traceparent = decoded.traceparent;
+    if (decoded.tracestate !== undefined) info.tracestate = decoded.tracestate;
+    return info as DeliveryInfo;
+  } catch (error) {
+    const known = isSchemaError(error) || isMessageTooLargeError(error);
+    return {
+      ...facts,
+      kind: 'undecodable',
+      key: keyOf(cloudEvent),
+      error: (known ? error : new SchemaError([`cloudevent: ${String(error)}`], { cause: error })) as CausewayError,
+      raw: { headers: all, body: msg.data },
+    };
+  }
+}
+
+function keyOf(headers: Record<string, string>): string {
+  const raw = Object.entries(headers).find(([name]) => name.toLowerCase() === `${NATS_BINDING.prefix}partitionkey`)?.[1];
+  if (raw === undefined) return '';
+  try {
+    return percentDecode(raw);
+  } catch {
+    return raw;
+  }
+}
