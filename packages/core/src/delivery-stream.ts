@@ -30,8 +30,10 @@ export async function deliveries(
   let pull: ((result: IteratorResult<Delivery>) => void) | undefined;
   let ended = false;
 
-  const subscription = await subscriber.subscribe(topic, { ...options, concurrency: 1 }, (delivery) =>
-    new Promise<void>((release) => {
+  const subscription = await subscriber.subscribe(topic, { ...options, concurrency: 1 }, (delivery) => {
+    // The loop is gone: a delivery arriving now was never seen, so it goes back.
+    if (ended) return delivery.nack();
+    return new Promise<void>((release) => {
       const held = { delivery, release };
       if (pull !== undefined) {
         const p = pull;
@@ -41,11 +43,17 @@ export async function deliveries(
       } else {
         waiting.push(held);
       }
-    }),
-  );
+    });
+  });
   const end = (): void => {
     ended = true;
-    for (const held of waiting.splice(0)) held.release();
+    // Delivered to us but never handed to the loop: give them back, or the runtime would ack them.
+    for (const held of waiting.splice(0)) {
+      void held.delivery
+        .nack()
+        .catch(() => undefined)
+        .finally(held.release);
+    }
     if (pull !== undefined) {
       const p = pull;
       pull = undefined;
@@ -66,8 +74,9 @@ export async function deliveries(
   };
 
   const close = async (closeOptions?: CloseOptions): Promise<void> => {
-    await finishCurrent('nack');
+    // Stop taking deliveries before the current one is released, or the next would slip in.
     end();
+    await finishCurrent('nack');
     await subscription.close(closeOptions);
   };
 
