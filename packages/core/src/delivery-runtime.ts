@@ -1,5 +1,6 @@
-import { InvalidOptionsError, type CausewayError } from './errors.js';
+import { InvalidOptionsError, isMessageTooLargeError, isSchemaError, SchemaError, type CausewayError } from './errors.js';
 import type { Delivery, DeliveryHandler, NackOptions, ReceivedEvent } from './message.js';
+import type { DecodedMessage } from './wire-format.js';
 
 /**
  * The parts every subscriber adapter shares: a delivery object whose first settle wins, a
@@ -22,6 +23,42 @@ export type DeliveryInfo = {
       readonly raw: { readonly headers: Readonly<Record<string, string>>; readonly body: Uint8Array };
     }
 );
+
+/** What the broker says about a delivery, whatever its content. */
+export interface DeliveryFacts {
+  readonly topic: string;
+  readonly group: string;
+  readonly attempt: number;
+  readonly brokerId: string;
+}
+
+/** What arrived, for a message that could not be decoded. */
+export interface RawArrival {
+  /** The partition key if the transport carried it readably, else ''. */
+  readonly key: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+}
+
+/**
+ * Runs an adapter's decoder and turns the outcome into DeliveryInfo. Never throws: any failure
+ * becomes `kind: 'undecodable'` carrying the reason (a SchemaError or MessageTooLargeError as
+ * raised, anything else wrapped in a SchemaError) and what arrived, so the handler can
+ * dead-letter it and the subscription keeps going.
+ */
+export function decodeArrival(facts: DeliveryFacts, decode: () => DecodedMessage, raw: () => RawArrival): DeliveryInfo {
+  try {
+    const m = decode();
+    const info: { -readonly [K in keyof DeliveryInfo]?: unknown } & Record<string, unknown> = { ...facts, kind: 'event', key: m.key, event: m.event };
+    if (m.traceparent !== undefined) info.traceparent = m.traceparent;
+    if (m.tracestate !== undefined) info.tracestate = m.tracestate;
+    return info as DeliveryInfo;
+  } catch (cause) {
+    const error = isSchemaError(cause) || isMessageTooLargeError(cause) ? (cause as CausewayError) : new SchemaError([`undecodable message: ${String(cause)}`], { cause });
+    const arrived = raw();
+    return { ...facts, kind: 'undecodable', key: arrived.key, error, raw: { headers: arrived.headers, body: arrived.body } };
+  }
+}
 
 /** How an adapter settles one message with its broker. */
 export interface SettleOps {

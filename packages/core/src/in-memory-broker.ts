@@ -2,6 +2,7 @@ import { validateGroup, validateTopic } from './broker-names.js';
 import {
   concurrencyOf,
   createDelivery,
+  decodeArrival,
   DEFAULT_CLOSE_TIMEOUT_MS,
   handleDelivery,
   HandlerPool,
@@ -10,7 +11,7 @@ import {
   type DeliveryInfo,
   type ErrorReporter,
 } from './delivery-runtime.js';
-import { ClosedError, InvalidOptionsError, isMessageTooLargeError, SchemaError, type CausewayError } from './errors.js';
+import { ClosedError, InvalidOptionsError } from './errors.js';
 import type { DeliveryHandler, Message } from './message.js';
 import type { CloseOptions, Publisher } from './publisher.js';
 import type { BrokerSubscription, GroupSubscribeOptions, Subscriber } from './subscriber.js';
@@ -244,23 +245,11 @@ export class InMemoryBroker {
   }
 
   #info(group: Group, p: Pending): DeliveryInfo {
-    const base = { topic: group.topic, group: group.name, attempt: p.attempt, brokerId: String(p.entry.seq) };
-    try {
-      const m = decodeStructured(p.entry.text, { maxMessageBytes: this.maxMessageBytes });
-      const info: Record<string, unknown> = { ...base, key: m.key, kind: 'event', event: m.event };
-      if (m.traceparent !== undefined) info.traceparent = m.traceparent;
-      if (m.tracestate !== undefined) info.tracestate = m.tracestate;
-      return info as DeliveryInfo;
-    } catch (error) {
-      const known = error instanceof SchemaError || isMessageTooLargeError(error);
-      return {
-        ...base,
-        key: p.entry.key,
-        kind: 'undecodable',
-        error: (known ? error : new SchemaError([String(error)], { cause: error })) as CausewayError,
-        raw: { headers: {}, body: new TextEncoder().encode(p.entry.text) },
-      };
-    }
+    return decodeArrival(
+      { topic: group.topic, group: group.name, attempt: p.attempt, brokerId: String(p.entry.seq) },
+      () => decodeStructured(p.entry.text, { maxMessageBytes: this.maxMessageBytes }),
+      () => ({ key: p.entry.key, headers: {}, body: new TextEncoder().encode(p.entry.text) }),
+    );
   }
 }
 

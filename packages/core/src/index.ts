@@ -9,13 +9,14 @@ export type { CloudEventAttributes, DecodedCloudEvent, FromCloudEventOptions, St
 export {
   concurrencyOf,
   createDelivery,
+  decodeArrival,
   DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_CONCURRENCY,
   handleDelivery,
   HandlerPool,
   reportToStderr,
 } from './delivery-runtime.js';
-export type { DeliveryControl, DeliveryInfo, ErrorReporter, SettleOps } from './delivery-runtime.js';
+export type { DeliveryControl, DeliveryFacts, DeliveryInfo, ErrorReporter, RawArrival, SettleOps } from './delivery-runtime.js';
 export { deliveries } from './delivery-stream.js';
 export type { DeliveryStream } from './delivery-stream.js';
 export { createCommandHandler } from './command-handler.js';

@@ -2,11 +2,10 @@ import {
   CONTENT_TYPE_CLOUDEVENTS_JSON,
   decodeBinary,
   decodeStructured,
+  decodeArrival,
   encodeBinary,
-  isMessageTooLargeError,
   SchemaError,
   type BinaryBinding,
-  type CausewayError,
   type DecodedMessage,
   type DeliveryInfo,
   type Message,
@@ -85,22 +84,15 @@ export interface RecordContext {
  * of ours becomes an 'undecodable' delivery carrying the error and the raw headers and value.
  */
 export function decodeDelivery(context: RecordContext, record: KafkaRecordIn, limits: WireLimits): DeliveryInfo {
-  try {
-    const m = decodeRecord(record, limits);
-    const info: Record<string, unknown> = { ...context, key: m.key, kind: 'event', event: m.event };
-    if (m.traceparent !== undefined) info.traceparent = m.traceparent;
-    if (m.tracestate !== undefined) info.tracestate = m.tracestate;
-    return info as DeliveryInfo;
-  } catch (error) {
-    const known = error instanceof SchemaError || isMessageTooLargeError(error);
-    return {
-      ...context,
+  return decodeArrival(
+    context,
+    () => decodeRecord(record, limits),
+    () => ({
       key: record.key === undefined || record.key === null ? '' : lenient.decode(record.key),
-      kind: 'undecodable',
-      error: (known ? error : new SchemaError([`kafka record: ${String(error)}`], { cause: error })) as CausewayError,
-      raw: { headers: headerStrings(record.headers, false), body: record.value ?? EMPTY },
-    };
-  }
+      headers: headerStrings(record.headers, false),
+      body: record.value ?? EMPTY,
+    }),
+  );
 }
 
 /**

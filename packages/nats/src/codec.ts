@@ -1,13 +1,10 @@
 import {
+  decodeArrival,
   decodeBinary,
   encodeBinary,
-  isMessageTooLargeError,
-  isSchemaError,
   MessageTooLargeError,
   percentDecode,
-  SchemaError,
   type BinaryBinding,
-  type CausewayError,
   type DeliveryInfo,
   type Message,
   type WireLimits,
@@ -84,23 +81,14 @@ export function decodeNatsMessage(msg: ReceivedNatsMessage, facts: DeliveryFacts
       if (!(name.length > 5 && name.slice(0, 5).toLowerCase() === 'nats-')) cloudEvent[name] = value;
     }
   }
-  try {
-    if (msg.data.length > limits.maxMessageBytes) throw new MessageTooLargeError('received message', msg.data.length, limits.maxMessageBytes);
-    const decoded = decodeBinary(cloudEvent, msg.data, NATS_BINDING, limits);
-    const info: Record<string, unknown> = { ...facts, kind: 'event', key: decoded.key, event: decoded.event };
-    if (decoded.traceparent !== undefined) info.traceparent = decoded.traceparent;
-    if (decoded.tracestate !== undefined) info.tracestate = decoded.tracestate;
-    return info as DeliveryInfo;
-  } catch (error) {
-    const known = isSchemaError(error) || isMessageTooLargeError(error);
-    return {
-      ...facts,
-      kind: 'undecodable',
-      key: keyOf(cloudEvent),
-      error: (known ? error : new SchemaError([`cloudevent: ${String(error)}`], { cause: error })) as CausewayError,
-      raw: { headers: all, body: msg.data },
-    };
-  }
+  return decodeArrival(
+    facts,
+    () => {
+      if (msg.data.length > limits.maxMessageBytes) throw new MessageTooLargeError('received message', msg.data.length, limits.maxMessageBytes);
+      return decodeBinary(cloudEvent, msg.data, NATS_BINDING, limits);
+    },
+    () => ({ key: keyOf(cloudEvent), headers: all, body: msg.data }),
+  );
 }
 
 function keyOf(headers: Record<string, string>): string {

@@ -1,10 +1,10 @@
 import {
+  decodeArrival,
   decodeBinary,
   encodeBinary,
-  isMessageTooLargeError,
   MessageTooLargeError,
   SchemaError,
-  type CausewayError,
+  type DeliveryFacts,
   type DeliveryInfo,
   type Message,
   type WireLimits,
@@ -70,12 +70,8 @@ export function attemptOf(msg: ConsumeMessage): number {
   return 1 + count(headers[DELIVERY_COUNT_HEADER]) + count(headers[ATTEMPTS_HEADER]);
 }
 
-type Without<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-/** A delivery's decoded part; the subscriber adds topic, group, attempt and brokerId. */
-export type DecodedDelivery = Without<DeliveryInfo, 'topic' | 'group' | 'attempt' | 'brokerId'>;
-
 /** Decodes a delivery; anything wrong with it comes back as `kind: 'undecodable'`, never as a throw. */
-export function decodeDelivery(msg: ConsumeMessage, limits: WireLimits): DecodedDelivery {
+export function decodeDelivery(msg: ConsumeMessage, facts: DeliveryFacts, limits: WireLimits): DeliveryInfo {
   const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
   const prefix = AMQP_BINDING.prefix.toLowerCase();
   const wire: Record<string, string> = {};
@@ -84,25 +80,19 @@ export function decodeDelivery(msg: ConsumeMessage, limits: WireLimits): Decoded
     const lower = name.toLowerCase();
     if (typeof value === 'string' && (lower.startsWith(prefix) || lower === 'traceparent' || lower === 'tracestate')) wire[name] = value;
   }
-  try {
-    if (msg.content.length > limits.maxMessageBytes) {
-      throw new MessageTooLargeError('received message', msg.content.length, limits.maxMessageBytes);
-    }
-    const m = decodeBinary(wire, msg.content, AMQP_BINDING, limits);
-    const info: Record<string, unknown> = { kind: 'event', key: m.key, event: m.event };
-    if (m.traceparent !== undefined) info.traceparent = m.traceparent;
-    if (m.tracestate !== undefined) info.tracestate = m.tracestate;
-    return info as DecodedDelivery;
-  } catch (error) {
-    const known = error instanceof SchemaError || isMessageTooLargeError(error);
-    const key = headers[`${AMQP_BINDING.prefix}partitionkey`];
-    return {
-      kind: 'undecodable',
-      key: typeof key === 'string' ? key : '',
-      error: (known ? error : new SchemaError([`cloudevent: ${String(error)}`], { cause: error })) as CausewayError,
-      raw: { headers: rawHeaders(msg), body: new Uint8Array(msg.content) },
-    };
-  }
+  return decodeArrival(
+    facts,
+    () => {
+      if (msg.content.length > limits.maxMessageBytes) {
+        throw new MessageTooLargeError('received message', msg.content.length, limits.maxMessageBytes);
+      }
+      return decodeBinary(wire, msg.content, AMQP_BINDING, limits);
+    },
+    () => {
+      const key = headers[`${AMQP_BINDING.prefix}partitionkey`];
+      return { key: typeof key === 'string' ? key : '', headers: rawHeaders(msg), body: new Uint8Array(msg.content) };
+    },
+  );
 }
 
 /** The headers as text, for an undecodable delivery: strings as they are, scalars printed, tables as JSON. */

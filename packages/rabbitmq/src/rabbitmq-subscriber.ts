@@ -283,13 +283,11 @@ class RabbitMqSubscription implements BrokerSubscription {
 
   #start(inbound: Inbound): void {
     const { msg } = inbound;
-    const info = {
-      topic: this.topic,
-      group: this.group,
-      attempt: attemptOf(msg),
-      brokerId: String(msg.fields.deliveryTag),
-      ...decodeDelivery(msg, { maxMessageBytes: this.#env.options.maxMessageBytes }),
-    } as DeliveryInfo;
+    const info = decodeDelivery(
+      msg,
+      { topic: this.topic, group: this.group, attempt: attemptOf(msg), brokerId: String(msg.fields.deliveryTag) },
+      { maxMessageBytes: this.#env.options.maxMessageBytes },
+    );
     const control = createDelivery(info, { ack: () => this.#ack(inbound), nack: (ms) => this.#nack(inbound, ms) });
     inbound.control = control;
     this.#running.add(inbound);
