@@ -44,31 +44,37 @@ class CausewayRedisTarget implements BrokerBenchTarget {
   #topic = '';
   #publisher: RedisPublisher | undefined;
   #subscriber: RedisSubscriber | undefined;
+  #onEvent: ((eventId: string) => void) | undefined;
 
+  /**
+   * Subscribes here, as the raw side creates its group and connections in its setup(): the
+   * group, the reader connection and the publisher's connection are ready before the clock runs.
+   */
   async setup(topic: string): Promise<void> {
     this.#topic = topic;
     this.#publisher = new RedisPublisher({ url: URL, prefix: PREFIX });
     this.#subscriber = new RedisSubscriber({ url: URL, prefix: PREFIX });
+    await this.#subscriber.subscribe(topic, { group: GROUP }, (delivery) => {
+      if (delivery.kind === 'event') this.#onEvent?.(delivery.event.eventId);
+    });
   }
 
   async run(events: readonly EventEnvelope[], batchSize: number, onReceived: (index: number) => void, onBatch: (start: number) => void): Promise<void> {
     const publisher = this.#publisher;
-    const subscriber = this.#subscriber;
-    if (publisher === undefined || subscriber === undefined) throw new Error('setup() first');
+    if (publisher === undefined) throw new Error('setup() first');
     const index = indexOf(events);
     const seen = new Set<number>();
     let done!: () => void;
     const all = new Promise<void>((resolve) => {
       done = resolve;
     });
-    await subscriber.subscribe(this.#topic, { group: GROUP }, (delivery) => {
-      if (delivery.kind !== 'event') return;
-      const i = index.get(delivery.event.eventId);
+    this.#onEvent = (eventId) => {
+      const i = index.get(eventId);
       if (i === undefined) return;
       onReceived(i);
       seen.add(i);
       if (seen.size === events.length) done();
-    });
+    };
     for (let start = 0; start < events.length; start += batchSize) {
       onBatch(start);
       await publisher.publish(this.#topic, events.slice(start, start + batchSize).map((event) => ({ event })));

@@ -24,17 +24,15 @@ export const FIELD = {
   traceparent: 'traceparent',
 } as const;
 
-/** The entry's fields, in XADD order. Throws MessageTooLargeError before anything is sent. */
-export function encodeEntry(message: Message, limits: WireLimits): Record<string, string> {
+/**
+ * Appends the entry's field/value pairs, in XADD order, to `args` (the XADD command being built).
+ * Throws MessageTooLargeError before anything is sent.
+ */
+export function appendEntry(args: string[], message: Message, limits: WireLimits): string[] {
   const { text, key } = encodeStructured(message, limits);
-  const fields: Record<string, string> = {
-    [FIELD.cloudevent]: text,
-    [FIELD.id]: message.event.eventId,
-    [FIELD.type]: message.event.eventType,
-    [FIELD.partitionkey]: key,
-  };
-  if (message.traceparent !== undefined) fields[FIELD.traceparent] = message.traceparent;
-  return fields;
+  args.push(FIELD.cloudevent, text, FIELD.id, message.event.eventId, FIELD.type, message.event.eventType, FIELD.partitionkey, key);
+  if (message.traceparent !== undefined) args.push(FIELD.traceparent, message.traceparent);
+  return args;
 }
 
 /** What the subscriber knows about an entry besides its fields. */
@@ -58,8 +56,7 @@ const CLOUDEVENT = Buffer.from(FIELD.cloudevent);
 export function decodeEntry(context: EntryContext, fields: readonly unknown[], limits: WireLimits): DeliveryInfo {
   let body: Uint8Array | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i];
-    if (Buffer.isBuffer(name) ? name.equals(CLOUDEVENT) : name === FIELD.cloudevent) {
+    if (isCloudeventName(fields[i])) {
       body = bytes(fields[i + 1]);
       break;
     }
@@ -67,10 +64,19 @@ export function decodeEntry(context: EntryContext, fields: readonly unknown[], l
   try {
     if (body === undefined) throw new SchemaError([`redis entry has no "${FIELD.cloudevent}" field`]);
     const m = decodeStructured(body, limits);
-    const info: Record<string, unknown> = { ...context, key: m.key, kind: 'event', event: m.event };
+    // One literal, one shape (createDelivery copies it again).
+    const info: { -readonly [K in keyof EventInfo]: EventInfo[K] } = {
+      topic: context.topic,
+      group: context.group,
+      attempt: context.attempt,
+      brokerId: context.brokerId,
+      key: m.key,
+      kind: 'event',
+      event: m.event,
+    };
     if (m.traceparent !== undefined) info.traceparent = m.traceparent;
     if (m.tracestate !== undefined) info.tracestate = m.tracestate;
-    return info as DeliveryInfo;
+    return info;
   } catch (error) {
     const known = error instanceof SchemaError || isMessageTooLargeError(error);
     const headers: Record<string, string> = {};
@@ -87,6 +93,16 @@ export function decodeEntry(context: EntryContext, fields: readonly unknown[], l
       raw: { headers, body: body ?? new Uint8Array(0) },
     };
   }
+}
+
+type EventInfo = Extract<DeliveryInfo, { kind: 'event' }>;
+
+/** Whether a field name is `cloudevent`; compared byte by byte (no native call: it runs per entry). */
+function isCloudeventName(name: unknown): boolean {
+  if (typeof name === 'string') return name === FIELD.cloudevent;
+  if (!(name instanceof Uint8Array) || name.length !== CLOUDEVENT.length) return false;
+  for (let i = 0; i < CLOUDEVENT.length; i++) if (name[i] !== CLOUDEVENT[i]) return false;
+  return true;
 }
 
 /** An entry id (ASCII digits and a dash) as a string. */

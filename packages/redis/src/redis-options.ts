@@ -43,8 +43,11 @@ export interface RedisSubscriberOptions extends RedisConnectionOptions {
   readonly claimIntervalMs?: number;
   /**
    * Entries a subscription fetches ahead of free handler slots, so that reading overlaps
-   * handling. Default: the subscription's concurrency. They count as delivered from the moment
-   * they are fetched (their ack timeout runs), and close() hands back those not started.
+   * handling. They count as delivered from the moment they are fetched (their ack timeout runs),
+   * and close() hands back those not started. Default: adaptive, from the subscription's
+   * concurrency up to 256, as many as the handlers are expected to start within a tenth of
+   * ackTimeoutMs at the pace they have been returning (fast handlers get large reads; slow ones
+   * never hold entries long enough to run into the ack timeout). A number fixes it.
    */
   readonly prefetch?: number;
 }

@@ -1,8 +1,8 @@
 import { AdapterError, ClosedError, DEFAULT_CLOSE_TIMEOUT_MS, validateTopic, type CloseOptions, type Message, type Publisher } from '@causeway/core';
 import { ErrorReply } from 'redis';
-import { encodeEntry } from './codec.js';
+import { appendEntry } from './codec.js';
 import { streamKey } from './keys.js';
-import { createConnection, open, waitReady, within, type RedisConnection } from './redis-connection.js';
+import { createConnection, open, timeLimit, waitReady, within, type RedisConnection } from './redis-connection.js';
 import { resolvePublisherOptions, type RedisPublisherOptions, type ResolvedPublisherOptions } from './redis-options.js';
 
 /**
@@ -27,14 +27,19 @@ export class RedisPublisher implements Publisher {
   constructor(options: RedisPublisherOptions = {}) {
     this.#options = resolvePublisherOptions(options);
     this.#client = createConnection(this.#options.url, 'redis publisher', this.#options.onError);
+    // Connecting starts now, so the first publish does not wait for it (a failure is reported
+    // once through onError and the client keeps retrying; publish() waits up to publishTimeoutMs).
+    open(this.#client);
   }
 
   publish(topic: string, messages: readonly Message[]): Promise<void> {
     // Registered before the first await, so a close() right after this call waits for it.
     const run = this.#publish(topic, messages);
-    const tracked = run.catch(() => undefined);
-    this.#inFlight.add(tracked);
-    void tracked.then(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(run);
+    run.then(
+      () => this.#inFlight.delete(run),
+      () => this.#inFlight.delete(run),
+    );
     return run;
   }
 
@@ -43,11 +48,11 @@ export class RedisPublisher implements Publisher {
     validateTopic(topic);
     if (messages.length === 0) return;
     const limits = { maxMessageBytes: this.#options.maxMessageBytes };
-    const entries = messages.map((m) => encodeEntry(m, limits));
     const key = streamKey(this.#options.prefix, topic);
     const { publishTimeoutMs, maxLen } = this.#options;
-    const trim = maxLen === undefined ? [] : ['MAXLEN', '~', String(maxLen)];
-    const commands = entries.map((fields) => ['XADD', key, ...trim, '*', ...Object.entries(fields).flat()]);
+    const head = maxLen === undefined ? ['XADD', key, '*'] : ['XADD', key, 'MAXLEN', '~', String(maxLen), '*'];
+    // Every message is encoded (and size-checked) here, before anything is sent.
+    const commands = messages.map((m) => appendEntry(head.slice(), m, limits));
     const deadline = Date.now() + publishTimeoutMs;
     for (;;) {
       try {
@@ -68,19 +73,18 @@ export class RedisPublisher implements Publisher {
    * once connected so that the transaction goes out whole.
    */
   async #send(commands: readonly string[][], deadline: number): Promise<void> {
-    const left = (): number => Math.max(1, deadline - Date.now());
     open(this.#client);
     const [only] = commands;
     if (commands.length === 1 && only !== undefined) {
-      await this.#client.sendCommand(only, { timeout: left() });
+      await this.#client.sendCommand(only, timeLimit(timeLeft(deadline)));
       return;
     }
-    await waitReady(this.#client, left());
+    await waitReady(this.#client, timeLeft(deadline));
     const multi = this.#client.multi();
     for (const args of commands) multi.addCommand(args);
     const exec = multi.exec();
     exec.catch(() => undefined); // still observed if the time limit wins the race
-    const ids = await within(exec, left(), `EXEC of ${commands.length} XADDs`);
+    const ids = await within(exec, timeLeft(deadline), `EXEC of ${commands.length} XADDs`);
     if (!Array.isArray(ids) || ids.length !== commands.length) {
       throw new Error(`EXEC replied with ${Array.isArray(ids) ? ids.length : typeof ids} results for ${commands.length} XADDs`);
     }
@@ -88,9 +92,14 @@ export class RedisPublisher implements Publisher {
 
   close(options?: CloseOptions): Promise<void> {
     this.#closed ??= (async () => {
-      await within(Promise.all(this.#inFlight), options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 'publishes in flight').catch(() => undefined);
+      await within(Promise.allSettled(this.#inFlight), options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 'publishes in flight').catch(() => undefined);
       if (this.#client.isOpen) this.#client.destroy();
     })();
     return this.#closed;
   }
+}
+
+/** Milliseconds until the deadline, at least 1 (a command timeout of 0 would mean none). */
+function timeLeft(deadline: number): number {
+  return Math.max(1, deadline - Date.now());
 }

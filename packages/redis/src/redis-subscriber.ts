@@ -71,7 +71,7 @@ export class RedisSubscriber implements Subscriber {
       reader,
       handler,
       concurrency,
-      prefetch: this.#options.prefetch ?? concurrency,
+      prefetch: this.#options.prefetch,
       // A group that vanished with Redis's data starts again from the stream's start: whatever the
       // stream holds then arrived after the loss, and duplicates are better than a gap.
       recreateGroup: () => this.#createGroup(target, '0'),

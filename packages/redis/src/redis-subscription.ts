@@ -7,12 +7,15 @@ import {
   HandlerPool,
   type BrokerSubscription,
   type CloseOptions,
+  type Delivery,
   type DeliveryControl,
   type DeliveryHandler,
 } from '@causeway/core';
 import { ErrorReply } from 'redis';
 import { decodeEntry, entryId } from './codec.js';
-import { BUFFERS, replyCode, within, type RedisConnection } from './redis-connection.js';
+import { FetchBudget, Handed, type HandedOwner } from './handed-entry.js';
+import { AckSender } from './pending-acks.js';
+import { BUFFERS, replyCode, timeLimit, within, type RedisConnection } from './redis-connection.js';
 import type { ResolvedSubscriberOptions } from './redis-options.js';
 import { CLAIM, DELETE_IDLE_CONSUMER, PUT_BACK } from './redis-scripts.js';
 
@@ -34,16 +37,11 @@ export interface SubscriptionParts {
   readonly reader: RedisConnection;
   readonly handler: DeliveryHandler;
   readonly concurrency: number;
-  /** Entries fetched ahead of free handler slots, so reads overlap handling. */
-  readonly prefetch: number;
+  /** Entries fetched ahead of free handler slots, so reads overlap handling; undefined = adaptive. */
+  readonly prefetch: number | undefined;
   /** Re-creates the group after Redis lost it (NOGROUP). */
   readonly recreateGroup: () => Promise<void>;
   readonly onClosed: () => void;
-}
-
-interface AckBatch {
-  readonly ids: string[];
-  readonly done: Array<{ resolve(): void; reject(error: unknown): void }>;
 }
 
 interface Entry {
@@ -61,14 +59,17 @@ const READ_GRACE_MS = 10_000;
 const CLEANUP_MS = 1_000;
 /** How often a subscription prunes consumers of dead processes from its group. */
 const PRUNE_EVERY_MS = 10 * 60_000;
-
 /**
  * One consumer of a group. A single loop fetches while handlers run: first CLAIM (redeliveries:
  * due nacks, idle entries of dead or hung consumers) when its time has come, else a blocking
  * XREADGROUP '>' on the subscription's own connection, blocking no longer than the next claim.
  * It keeps at most concurrency + prefetch entries in hand (running or waiting for a slot) and
- * fetches once half of that is free, so reads and acks go out in batches. A nack that should
- * come back sooner than the read's BLOCK wakes the read with CLIENT UNBLOCK.
+ * fetches once half of that is free, so reads and acks go out in batches. A handler's slot is
+ * free once the handler returns; its ack is then in flight (at most concurrency + prefetch acks
+ * and nacks in flight). Acks that are waiting when the next read goes out are written with it,
+ * XACK first, on the read's connection (one write, one round trip); the others go out together
+ * on the command connection. A nack that should come back sooner than the read's BLOCK wakes
+ * the read with CLIENT UNBLOCK.
  */
 export class RedisSubscription implements BrokerSubscription {
   readonly topic: string;
@@ -76,12 +77,14 @@ export class RedisSubscription implements BrokerSubscription {
   readonly closed: Promise<void>;
   readonly #p: SubscriptionParts;
   readonly #pool: HandlerPool;
-  readonly #controls = new Map<DeliveryControl, string>();
+  /** Handed to a handler and not finished (handler running, or its settle unanswered). */
+  readonly #handed = new Map<Delivery, Handed>();
   /** Fetched, not started yet: handed back on close. */
   #buffer: Entry[] = [];
-  #running = 0;
+  readonly #budget: FetchBudget;
+  #pumping = false;
   #roomWaiter: (() => void) | undefined;
-  #acks: AckBatch | undefined;
+  readonly #acks: AckSender;
   #resolveClosed!: () => void;
   #stopping = false;
   #stop!: () => void;
@@ -99,6 +102,8 @@ export class RedisSubscription implements BrokerSubscription {
     this.topic = parts.target.topic;
     this.group = parts.target.group;
     this.#pool = new HandlerPool(parts.concurrency);
+    this.#budget = new FetchBudget(parts.concurrency, parts.prefetch, parts.options.ackTimeoutMs);
+    this.#acks = new AckSender(parts.target, parts.reader, parts.command, parts.options.ackTimeoutMs);
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -143,36 +148,37 @@ export class RedisSubscription implements BrokerSubscription {
     }
   }
 
-  /** Room to fetch: handlers running plus entries waiting stay within concurrency + prefetch. */
-  #room(): number {
-    return this.#p.concurrency + this.#p.prefetch - this.#running - this.#buffer.length;
-  }
-
-  /**
-   * Waits until half the capacity is free (or nothing is running or waiting), so reads come in
-   * batches rather than one per finished handler; the entries still waiting keep the handlers
-   * busy while the read is out.
-   */
+  /** Waits until the budget allows a fetch (see FetchBudget.mayFetch). */
   async #waitForRoom(): Promise<void> {
-    const capacity = this.#p.concurrency + this.#p.prefetch;
-    const enough = Math.max(1, Math.floor(capacity / 2));
-    while (this.#room() < enough && this.#running + this.#buffer.length > 0 && !this.#stopping) {
+    while (!this.#stopping && !this.#budget.mayFetch(this.#buffer.length)) {
       await Promise.race([new Promise<void>((resolve) => (this.#roomWaiter = resolve)), this.#stopped]);
     }
   }
 
-  /** Starts waiting entries while handler slots are free. */
+  #wakeLoop(): void {
+    const waiter = this.#roomWaiter;
+    this.#roomWaiter = undefined;
+    waiter?.();
+  }
+
+  /** Starts waiting entries while handler slots are free (not re-entered by handlers that return at once). */
   #pump(): void {
-    while (this.#running < this.#p.concurrency && !this.#stopping) {
-      const entry = this.#buffer.shift();
-      if (entry === undefined) break;
-      this.#dispatch(entry);
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#budget.running < this.#p.concurrency && !this.#stopping) {
+        const entry = this.#buffer.shift();
+        if (entry === undefined) break;
+        this.#dispatch(entry);
+      }
+    } finally {
+      this.#pumping = false;
     }
   }
 
   async #claim(): Promise<Entry[]> {
     const { options, target, command } = this.#p;
-    const count = this.#room();
+    const count = this.#budget.room(this.#buffer.length);
     const prune = Date.now() >= this.#nextPruneAt;
     const pruneIdle = prune ? Math.max(3_600_000, 10 * options.ackTimeoutMs) : 0;
     const [raw, wait] = await CLAIM.run<[unknown[], number]>(
@@ -201,12 +207,15 @@ export class RedisSubscription implements BrokerSubscription {
     // Checked and #read set in the same tick as the send, so close() and nack() either see the read
     // in flight (and unblock it) or the read sees what they changed.
     if (this.#stopping) return [];
+    this.#acks.beforeRead(); // acks waiting now go out in the same write as the read, before it
     const blockMs = Math.max(1, Math.min(this.#nextClaimAt - Date.now(), this.#p.options.claimIntervalMs));
-    const args = ['XREADGROUP', 'GROUP', target.group, target.consumer, 'COUNT', String(this.#room()), 'BLOCK', String(blockMs), 'STREAMS', target.stream, '>'];
+    const args = ['XREADGROUP', 'GROUP', target.group, target.consumer, 'COUNT', String(Math.max(1, this.#budget.room(this.#buffer.length))), 'BLOCK', String(blockMs), 'STREAMS', target.stream, '>'];
     this.#read = { until: Date.now() + blockMs };
     try {
       // Fresh entries ('>') are on their first delivery: attempt 1, as the PEL counts it.
-      const reply = await reader.sendCommand<Array<[unknown, unknown[]]> | null>(args, { typeMapping: BUFFERS, timeout: blockMs + READ_GRACE_MS });
+      const sent = reader.sendCommand<Array<[unknown, unknown[]]> | null>(args, { ...timeLimit(blockMs + READ_GRACE_MS), typeMapping: BUFFERS });
+      this.#acks.afterRead();
+      const reply = await sent;
       return (reply?.[0]?.[1] ?? []).map((e) => {
         const [id, fields] = e as [unknown, unknown];
         return { id: entryId(id), fields: asArray(fields), attempt: 1 };
@@ -221,53 +230,66 @@ export class RedisSubscription implements BrokerSubscription {
     const info = decodeEntry({ topic: target.topic, group: target.group, attempt: entry.attempt, brokerId: entry.id }, entry.fields, {
       maxMessageBytes: options.maxMessageBytes,
     });
-    const control = createDelivery(info, {
-      ack: () => this.#ack(entry.id),
-      nack: (delayMs) => this.#nack(entry.id, delayMs),
-    });
-    this.#controls.set(control, entry.id);
-    this.#running++;
+    const handed = new Handed(entry.id, this.#owner);
+    const control = createDelivery(info, handed);
+    handed.control = control;
+    this.#handed.set(control.delivery, handed);
+    this.#budget.running++;
     this.#pool.run(async () => {
       try {
-        await handleDelivery(this.#p.handler, control.delivery, options.onError);
+        await handleDelivery(this.#runHandler, control.delivery, options.onError);
       } finally {
-        this.#controls.delete(control);
-        this.#running--;
-        this.#pump();
-        const waiter = this.#roomWaiter;
-        this.#roomWaiter = undefined;
-        waiter?.();
+        handed.returned();
+        this.#handed.delete(control.delivery);
       }
     });
   }
 
   /**
-   * Acks of handlers that finish in the same turn of the event loop go out as one XACK with
-   * every id (one command instead of one per message); each caller still waits for the reply.
+   * Runs the application's handler and frees the entry's slot as soon as it returns or throws;
+   * handleDelivery's ack or nack is then in flight, counted in the budget's settling, and the pool (drained
+   * on close) waits for it. One function for all entries: no closures per message.
    */
-  #ack(id: string): Promise<void> {
-    let batch = this.#acks;
-    if (batch === undefined) {
-      const fresh: AckBatch = { ids: [], done: [] };
-      this.#acks = batch = fresh;
-      setImmediate(() => {
-        this.#acks = undefined;
-        void this.#sendAcks(fresh);
-      });
-    }
-    batch.ids.push(id);
-    return new Promise((resolve, reject) => batch.done.push({ resolve, reject }));
-  }
-
-  async #sendAcks(batch: AckBatch): Promise<void> {
-    const { target, command, options } = this.#p;
+  readonly #runHandler: DeliveryHandler = (delivery) => {
+    const handed = this.#handed.get(delivery);
+    let result: Promise<void> | void;
     try {
-      await command.sendCommand(['XACK', target.stream, target.group, ...batch.ids], { timeout: options.ackTimeoutMs });
-      for (const d of batch.done) d.resolve();
-    } catch (cause) {
-      const error = new AdapterError('redis', `XACK of ${batch.ids.length} message(s) of ${target.topic}/${target.group} failed; they will be redelivered`, { cause });
-      for (const d of batch.done) d.reject(error);
+      result = this.#p.handler(delivery);
+    } catch (error) {
+      handed?.returned();
+      throw error;
     }
+    if (result === undefined || typeof result.then !== 'function') {
+      handed?.returned();
+      return result;
+    }
+    return result.then(
+      () => handed?.returned(),
+      (error: unknown) => {
+        handed?.returned();
+        throw error;
+      },
+    );
+  };
+
+  /** What each Handed calls back; made once per subscription. */
+  readonly #owner: HandedOwner = {
+    ack: (id) => this.#settle(this.#acks.ack(id)),
+    nack: (id, delayMs) => this.#settle(this.#nack(id, delayMs)),
+    returned: (ms) => {
+      this.#budget.returned(ms);
+      this.#pump();
+      this.#wakeLoop();
+    },
+  };
+
+  /** Counts a settle in flight until Redis has answered it (bounds how many are outstanding). */
+  #settle(settling: Promise<void>): Promise<void> {
+    this.#budget.settling++;
+    return settling.finally(() => {
+      this.#budget.settling--;
+      this.#wakeLoop();
+    });
   }
 
   async #nack(id: string, delayMs: number): Promise<void> {
@@ -344,13 +366,14 @@ export class RedisSubscription implements BrokerSubscription {
     const waiting = this.#putBack(this.#buffer.splice(0).map((e) => e.id), 0);
     waiting.catch(() => undefined);
     await this.#pool.drain(left());
-    const abandoned = [...this.#controls.entries()];
-    this.#controls.clear();
-    for (const [control] of abandoned) control.abandon();
+    // Those settled already (an ack or nack still unanswered) need no hand-back.
+    const abandoned = [...this.#handed.values()].filter((h) => h.control?.delivery.settled === false);
+    this.#handed.clear();
+    for (const h of abandoned) h.control?.abandon();
     const { target, command, reader } = this.#p;
     const cleanup = async (): Promise<void> => {
       await waiting;
-      await this.#putBack(abandoned.map(([, id]) => id), 0);
+      await this.#putBack(abandoned.map((h) => h.id), 0);
       await DELETE_IDLE_CONSUMER.run(command, [target.stream], [target.group, target.consumer], COMMAND_TIMEOUT_MS);
     };
     await within(cleanup(), left() + CLEANUP_MS, 'handing back messages').catch((e: unknown) =>
@@ -365,9 +388,10 @@ export class RedisSubscription implements BrokerSubscription {
     if (this.#closing !== undefined) return;
     this.#stopping = true;
     this.#stop();
-    for (const control of this.#controls.keys()) control.abandon();
-    this.#controls.clear();
+    for (const h of this.#handed.values()) h.control?.abandon();
+    this.#handed.clear();
     this.#buffer = [];
+    this.#acks.drop();
     this.#closing = Promise.resolve();
     this.#p.reader.destroy();
     this.#finish();
