@@ -5,10 +5,11 @@ import { dropSchema } from '../store/admin.js';
 import type { BrokerBenchPair, BrokerBenchTarget } from './broker-target.js';
 
 const connectionString = (): string => process.env['BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-// Same pool size on both sides. The subscriber runs 32 handlers at once (it leases up to 64 rows per
-// claim); the raw consumer takes up to 100 rows per DELETE.
+// Same pool size on both sides, and the same batch per round trip: the raw consumer takes up to
+// 100 rows per DELETE; the subscriber runs 50 handlers at once and leases up to twice that per turn
+// (rows it has in hand, acked in the same statement, count against the 100).
 const POOL = 10;
-const CONCURRENCY = 32;
+const CONCURRENCY = 50;
 
 /** A promise resolved by the first `check(true)`, called on every receive. */
 function completion(): { readonly promise: Promise<void>; check(done: boolean): void } {

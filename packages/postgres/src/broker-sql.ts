@@ -35,21 +35,14 @@ export function brokerSql(names: SchemaNames) {
       SELECT $1, $2, $3, snap.s, CASE WHEN snap.s IS NULL THEN '0'::xid8 ELSE pg_snapshot_xmin(snap.s) END, 0
       FROM (SELECT CASE WHEN $3 = 'latest' THEN pg_current_snapshot() END AS s) AS snap
       ON CONFLICT (topic, group_name) DO NOTHING`,
-    claim: `SELECT out_message_id AS id, out_key AS key, out_attempt AS attempt, out_body AS body, out_bytes AS bytes,
+    // One round trip per consumer turn: acks ($3/$4), admission, claims (see broker_turn).
+    turn: `SELECT out_message_id AS id, out_key AS key, out_attempt AS attempt, out_body AS body, out_bytes AS bytes,
         out_wake_ms AS wake_ms, out_backlog AS backlog
-      FROM ${s}.broker_claim($1, $2, $3::integer, $4::integer, $5::integer, $6, $7, $8::integer)`,
-    ack: `SELECT ${s}.broker_ack($1, $2, $3::bigint[], $4::text[]) AS acked`,
-    // The row stays the head of its key, so a delay holds back the key's later messages too.
-    nack: `UPDATE ${s}.broker_deliveries
-      SET lease_until = NULL, lease_token = NULL, lease_owner = NULL, visible_at = clock_timestamp() + $5::integer * interval '1 millisecond'
-      WHERE group_id = (SELECT id FROM ${s}.broker_groups WHERE topic = $1 AND group_name = $2)
-        AND message_id = $3::bigint AND lease_token = $4`,
+      FROM ${s}.broker_turn($1, $2, $3::bigint[], $4::text[], $5::integer, $6::integer, $7::integer, $8, $9, $10::integer)`,
+    // The row stays (or becomes) the head of its key, so a delay holds back the key's later messages too.
+    nack: `SELECT ${s}.broker_nack($1, $2, $3::bigint, $4, $5::integer) AS n`,
     // Hands leased rows back at once; $5 = 1 when their handlers never started (attempt undone).
-    release: `UPDATE ${s}.broker_deliveries d
-      SET lease_until = NULL, lease_token = NULL, lease_owner = NULL, attempt = d.attempt - $5::integer
-      FROM unnest($3::bigint[], $4::text[]) AS a (id, token)
-      WHERE d.group_id = (SELECT id FROM ${s}.broker_groups WHERE topic = $1 AND group_name = $2)
-        AND d.message_id = ANY ($3::bigint[]) AND d.message_id = a.id AND d.lease_token = a.token`,
+    release: `SELECT ${s}.broker_hand_back($1, $2, $3::bigint[], $4::text[], $5::integer, '-infinity') AS n`,
     // Retention: a log row goes only when it is older than $1, every group of its topic has
     // admitted it (cursor past it) and no group still holds it unacked. Rows below the running-
     // transaction horizon only, so a group cannot be admitting it at this moment.
@@ -60,6 +53,9 @@ export function brokerSql(names: SchemaNames) {
           WHERE g.topic = m.topic AND (m.tx, m.id) > (g.cursor_tx, g.cursor_id))
         AND NOT EXISTS (SELECT 1 FROM ${s}.broker_groups g JOIN ${s}.broker_deliveries d
           ON d.group_id = g.id AND d.message_id = m.id
+          WHERE g.topic = m.topic)
+        AND NOT EXISTS (SELECT 1 FROM ${s}.broker_groups g JOIN ${s}.broker_leases l
+          ON l.group_id = g.id AND m.id = ANY (l.ids)
           WHERE g.topic = m.topic)`,
   };
 }
@@ -118,39 +114,30 @@ export async function retryTransient<T>(op: () => Promise<T>, deadline: number, 
   }
 }
 
+/** An ack waiting for the next turn of a subscription's claim loop. */
+export interface PendingAck {
+  readonly id: string;
+  readonly token: string;
+  /** Date.now() after which a failing turn rejects it (settleTimeoutMs from the ack). */
+  readonly deadline: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
- * Group commit for acks: one goes out at once, and acks arriving while two are in flight wait
- * and go together in the next statement. Each ack is a COMMIT (an fsync), so a busy
- * subscription pays one per batch rather than one per message.
+ * A turn carrying acks failed. A missing group (P0002) has nothing left to ack: they are done. A
+ * transient failure keeps each ack for the next turn until its settle deadline (when `retry`);
+ * anything else rejects. Returns the acks to send again.
  */
-export class AckBatcher {
-  readonly #send: (ids: string[], tokens: string[]) => Promise<unknown>;
-  #waiting: Array<{ readonly id: string; readonly token: string; readonly done: (error?: unknown) => void }> = [];
-  #inFlight = 0;
-
-  constructor(send: (ids: string[], tokens: string[]) => Promise<unknown>) {
-    this.#send = send;
+export function keepFailedAcks(acks: readonly PendingAck[], error: unknown, retry: boolean, where: string): PendingAck[] {
+  if (sqlState(error) === 'P0002') {
+    for (const a of acks) a.resolve();
+    return [];
   }
-
-  ack(id: string, token: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ id, token, done: (error) => (error === undefined ? resolve() : reject(error)) });
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    while (this.#inFlight < 2 && this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, 1_000);
-      this.#inFlight++;
-      this.#send(batch.map((a) => a.id), batch.map((a) => a.token))
-        .then(() => batch.forEach((a) => a.done()), (error: unknown) => batch.forEach((a) => a.done(error ?? new Error('ack failed'))))
-        .finally(() => {
-          this.#inFlight--;
-          this.#pump();
-        });
-    }
-  }
+  const now = Date.now();
+  const kept = retry && isTransient(error) ? acks.filter((a) => a.deadline > now) : [];
+  for (const a of acks) if (!kept.includes(a)) a.reject(adapterError(error, `ack of ${a.id} on ${where}`));
+  return kept;
 }
 
 /** `promise`, or a rejection after `ms`. */

@@ -39,7 +39,7 @@ export interface PostgresSubscriberOptions extends PostgresBrokerOptions {
   readonly pollIntervalMs?: number;
   /** How long an ack or nack keeps retrying while the database is unreachable. Default 30,000 ms. */
   readonly settleTimeoutMs?: number;
-  /** Rows moved from the log into a group's queue per claim at most. Default 500. */
+  /** Rows moved from the log into a group per turn at most (a turn also admits no more than it can lease). Default 500. */
   readonly admitBatch?: number;
   /** Where adapter trouble goes (lost connection, failed claim or ack). Default: core's reportToStderr. */
   readonly onError?: ErrorReporter;

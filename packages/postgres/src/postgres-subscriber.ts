@@ -17,7 +17,7 @@ import {
   type GroupSubscribeOptions,
   type Subscriber,
 } from '@causeway/core';
-import { AckBatcher, adapterError, brokerChannel, brokerSql, retryTransient, within, type BrokerSql, type ClaimRow } from './broker-sql.js';
+import { adapterError, brokerChannel, brokerSql, keepFailedAcks, retryTransient, within, type BrokerSql, type ClaimRow, type PendingAck } from './broker-sql.js';
 import { decodeMessage } from './codec.js';
 import { migrate } from './migrate.js';
 import { resolveSubscriberOptions, type PostgresSubscriberOptions, type ResolvedSubscriberOptions } from './postgres-broker-options.js';
@@ -147,10 +147,12 @@ interface Held {
 }
 
 /**
- * One subscribe() call. A claim loop leases heads for the group and puts them in a small buffer;
- * up to `concurrency` workers (a HandlerPool) take from it, so a worker that finishes goes on to
- * the next message without waiting for a claim. The buffer holds at most half the concurrency
- * more, so a claim fetches many rows at once; a buffered row that waited half its lease is handed
+ * One subscribe() call. A loop of turns (one statement each: send the acks gathered since the
+ * last turn, admit, lease heads) fills a small buffer; up to `concurrency` workers (a
+ * HandlerPool) take from it. A worker goes on to the next message as soon as its handler
+ * returns; the ack rides on the next turn, and the delivery's ack() resolves when that turn has
+ * committed. At most twice the concurrency is in hand (buffered, running, or waiting for its
+ * ack), so a turn fetches many rows at once; a buffered row that waited half its lease is handed
  * back rather than started late.
  */
 class PostgresSubscription implements BrokerSubscription {
@@ -162,18 +164,21 @@ class PostgresSubscription implements BrokerSubscription {
   readonly #handler: DeliveryHandler;
   readonly #concurrency: number;
   readonly #pool: HandlerPool;
-  readonly #acks: AckBatcher;
   readonly #buffer: Claimed[] = [];
+  /** Started and not settled yet (handler running, or its ack or nack on the way). */
   readonly #held = new Map<string, Held>();
+  /** Settles of handlers that returned, still on the way. */
+  readonly #settling = new Set<Promise<void>>();
+  #acks: PendingAck[] = [];
   #resolveClosed!: () => void;
   #loop: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
-  /** Stop claiming and starting. */
+  /** Stop claiming and starting (acks still go out). */
   #stopping = false;
-  /** Closed or crashed: ack retries stop. */
+  /** Closed or crashed: the loop ends, ack and nack retries stop. */
   #dead = false;
   #crashed = false;
-  /** Something may have changed since the last claim began: claim again before sleeping. */
+  /** Something may have changed since the last turn began: turn again before sleeping. */
   #dirty = false;
   #wakeSleeper: (() => void) | undefined;
 
@@ -185,8 +190,6 @@ class PostgresSubscription implements BrokerSubscription {
     this.#handler = handler;
     this.#concurrency = concurrency;
     this.#pool = new HandlerPool(concurrency);
-    const { db, names } = shared.options;
-    this.#acks = new AckBatcher((ids, tokens) => db.query(shared.sql.ack, [topic, group, ids, tokens], `${names.raw}.back`));
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -206,48 +209,72 @@ class PostgresSubscription implements BrokerSubscription {
     const capacity = this.#concurrency === 1 ? 1 : 2 * this.#concurrency;
     let failures = 0;
     let horizonWaits = 0;
-    while (!this.#stopping) {
-      const room = capacity - this.#held.size - this.#buffer.length;
-      const busy = this.#held.size + this.#buffer.length > 0;
-      if (room <= 0 || (busy && room < Math.ceil(this.#concurrency / 2))) {
-        // Enough in hand: wait for a worker to finish one (it wakes us).
+    while (!this.#dead) {
+      // Let handlers that are about to return do so first: their acks go in this turn rather
+      // than one turn each.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const acks = this.#acks;
+      // Rows acked in this turn are deleted before it claims: they leave room.
+      const inHand = this.#held.size - acks.length + this.#buffer.length;
+      const room = this.#stopping ? 0 : Math.max(0, capacity - inHand);
+      if (acks.length === 0 && (room <= 0 || (inHand > 0 && room < Math.ceil(this.#concurrency / 2)))) {
+        // Nothing to send and enough in hand: wait for a worker to finish one (it wakes us).
         this.#dirty = false;
         await this.#sleep(pollIntervalMs);
         continue;
       }
+      this.#acks = [];
       this.#dirty = false;
       let waitMs = pollIntervalMs;
       try {
         const token = uuidv7();
         const { rows } = await db.query<ClaimRow>(
-          this.#shared.sql.claim,
-          [this.topic, this.group, room, admitBatch, ackTimeoutMs, token, this.#shared.owner, maxMessageBytes],
-          `${names.raw}.bclaim`,
+          this.#shared.sql.turn,
+          [this.topic, this.group, acks.map((a) => a.id), acks.map((a) => a.token), room, admitBatch, ackTimeoutMs, token, this.#shared.owner, maxMessageBytes],
+          `${names.raw}.bturn`,
         );
         failures = 0;
+        for (const a of acks) a.resolve();
         const claimed = rows.filter((r) => r.id !== null);
         if (this.#stopping) {
           // Claimed after close() began: hand them back unstarted (a crash leaves them leased).
           if (!this.#crashed) await this.#release(claimed.map((r) => ({ id: r.id as string, token })), true);
-          break;
+          continue;
         }
         const at = Date.now();
         for (const row of claimed) this.#buffer.push({ row, token, at });
         this.#spawnWorkers();
         const meta = rows[rows.length - 1];
-        if (claimed.length >= room || meta?.backlog === 'full') continue;
+        if (room === 0 || claimed.length >= room || meta?.backlog === 'full') continue;
         // Committed rows wait behind an older running transaction: look again soon, backing off.
         horizonWaits = meta?.backlog === 'waiting' ? horizonWaits + 1 : 0;
         if (horizonWaits > 0) waitMs = Math.min(pollIntervalMs, 5 * 2 ** horizonWaits);
         if (meta?.wake_ms !== null && meta?.wake_ms !== undefined) waitMs = Math.min(waitMs, Math.max(1, Math.ceil(meta.wake_ms) + 2));
       } catch (error) {
-        if (this.#stopping) break;
-        onError(adapterError(error, 'claim'), `postgres subscriber: claim from ${this.topic}/${this.group} (retrying)`);
+        this.#acks = [...keepFailedAcks(acks, error, !this.#dead, `${this.topic}/${this.group}`), ...this.#acks];
+        if (this.#dead) break;
+        onError(adapterError(error, 'turn'), `postgres subscriber: claim from ${this.topic}/${this.group} (retrying)`);
         if (sqlState(error) === 'P0002') await this.#recreateGroup();
         waitMs = Math.max(50, backoffDelay(failures++, 100, 2_000));
       }
       await this.#sleep(waitMs);
     }
+    const left = this.#acks;
+    this.#acks = [];
+    for (const a of left) a.reject(new ClosedError(`postgres subscription ${this.topic}/${this.group}`));
+  }
+
+  #ack(id: string, token: string): Promise<void> {
+    if (this.#dead) return Promise.reject(new ClosedError(`postgres subscription ${this.topic}/${this.group}`));
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        // Out of hand at once, so the loop's next turn counts the room it left.
+        if (this.#held.get(id)?.token === token) this.#held.delete(id);
+        resolve();
+      };
+      this.#acks.push({ id, token, deadline: Date.now() + this.#shared.options.settleTimeoutMs, resolve: done, reject });
+      this.wake();
+    });
   }
 
   #spawnWorkers(): void {
@@ -273,6 +300,7 @@ class PostgresSubscription implements BrokerSubscription {
     return next;
   }
 
+  /** Runs the handler and returns when it has; its ack or nack goes on (tracked in #settling). */
   async #handle({ row, token }: Claimed): Promise<void> {
     const { db, names, onError, maxMessageBytes } = this.#shared.options;
     const { sql } = this.#shared;
@@ -284,20 +312,32 @@ class PostgresSubscription implements BrokerSubscription {
       { maxMessageBytes },
     );
     const control = createDelivery(info, {
-      ack: () => this.#settle(`ack of ${id}`, () => this.#acks.ack(id, token)),
+      ack: () => this.#ack(id, token),
       nack: (delayMs) => this.#settle(`nack of ${id}`, () => db.query(sql.nack, [this.topic, this.group, id, token, delayMs], `${names.raw}.bnack`)),
     });
     this.#held.set(id, { id, token, control });
-    try {
-      await Promise.resolve(); // the handler never runs inside the claim loop's turn
-      await handleDelivery(this.#handler, control.delivery, onError);
-    } finally {
+    const handler = this.#handler;
+    let returned!: () => void;
+    const handlerReturned = new Promise<void>((resolve) => {
+      returned = resolve;
+    });
+    await Promise.resolve(); // the handler never runs inside the claim loop's turn
+    const settled: Promise<void> = handleDelivery(async (delivery) => {
+      try {
+        await handler(delivery);
+      } finally {
+        returned();
+      }
+    }, control.delivery, onError).finally(() => {
       if (this.#held.get(id)?.control === control) this.#held.delete(id);
+      this.#settling.delete(settled);
       this.wake();
-    }
+    });
+    this.#settling.add(settled);
+    await Promise.race([handlerReturned, settled]);
   }
 
-  /** Runs an ack or nack, retrying while the database is unreachable. */
+  /** Runs a nack, retrying while the database is unreachable. */
   async #settle(what: string, op: () => Promise<unknown>): Promise<void> {
     const deadline = Date.now() + this.#shared.options.settleTimeoutMs;
     await retryTransient(op, deadline, `${what} on ${this.topic}/${this.group}`, () => this.#dead);
@@ -323,12 +363,12 @@ class PostgresSubscription implements BrokerSubscription {
     try {
       await this.#shared.options.db.query(this.#shared.sql.ensureGroup, [this.topic, this.group, this.#startFrom]);
     } catch {
-      // Reported by the claim that failed; the next turn tries again.
+      // Reported by the turn that failed; the next turn tries again.
     }
   }
 
   #sleep(ms: number): Promise<void> {
-    if (this.#dirty || this.#stopping) return Promise.resolve();
+    if (this.#dirty || this.#dead) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -357,20 +397,23 @@ class PostgresSubscription implements BrokerSubscription {
   close(options?: CloseOptions): Promise<void> {
     this.#closing ??= (async () => {
       const deadline = Date.now() + (options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+      const left = (): number => Math.max(0, deadline - Date.now());
       this.#stopping = true;
       this.wake();
-      // Fetched but not started: back to the group at once. A claim in flight does the same with
-      // what it gets (see #run); wait for it within the timeout.
+      // Fetched but not started: back to the group at once. A turn in flight does the same with
+      // what it gets (see #run). The loop keeps sending acks of handlers that finish meanwhile.
       await this.#release(this.#buffer.splice(0).map((c) => ({ id: c.row.id as string, token: c.token })), true);
-      await within(this.#loop, Math.max(0, deadline - Date.now())).catch(() => undefined);
-      await this.#pool.drain(Math.max(0, deadline - Date.now()));
+      await this.#pool.drain(left());
+      if (this.#settling.size > 0) await within(Promise.allSettled([...this.#settling]), left()).catch(() => undefined);
       // Handlers still running are abandoned: their late ack/nack is ignored, and their messages
       // go back to the group now rather than at lease expiry.
-      const left = [...this.#held.values()];
+      const abandoned = [...this.#held.values()];
       this.#held.clear();
-      for (const held of left) held.control.abandon();
+      for (const held of abandoned) held.control.abandon();
       this.#dead = true;
-      await this.#release(left, false);
+      this.wake();
+      await this.#release(abandoned, false);
+      await within(this.#loop, left()).catch(() => undefined);
       this.#resolveClosed();
     })();
     return this.#closing;

@@ -70,10 +70,11 @@ if (await postgresAvailable()) {
       await new Promise((r) => setTimeout(r, 500));
       await subscriber.close();
       await publisher.close();
-      // The group's bookkeeping agrees: every committed row admitted once, nothing left queued
-      // (a key whose head was lost to an admission/ack race would leave rows behind).
+      // The group's bookkeeping agrees: every committed row admitted once, nothing left queued or
+      // leased (a key whose head was lost to an admission/ack race would leave rows behind).
       const { rows: group } = await db.query<{ admitted: string; queued: string }>(
-        `SELECT g.admitted::text AS admitted, (SELECT count(*) FROM "${schema}".broker_deliveries d WHERE d.group_id = g.id)::text AS queued
+        `SELECT g.admitted::text AS admitted, ((SELECT count(*) FROM "${schema}".broker_deliveries d WHERE d.group_id = g.id)
+           + (SELECT count(*) FROM "${schema}".broker_leases l WHERE l.group_id = g.id))::text AS queued
          FROM "${schema}".broker_groups g WHERE g.topic = $1 AND g.group_name = 'gap'`,
         [topic],
       );
