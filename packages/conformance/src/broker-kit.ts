@@ -1,4 +1,4 @@
-import { uuidv7, type Delivery, type DeliveryHandler, type EventEnvelope, type Message, type NackOptions } from '@causeway/core';
+import { uuidv7, type Delivery, type DeliveryHandler, type EventEnvelope, type Message } from '@causeway/core';
 import { waitFor } from './store-harness.js';
 
 /** Tools the broker cases share: test events, a recording handler, gates. */
@@ -49,13 +49,13 @@ export class Collector {
     return async (delivery) => {
       const id = delivery.kind === 'event' ? delivery.event.eventId : `undecodable:${delivery.brokerId}`;
       let acked = false;
-      // The behaviour sees a delivery whose ack/nack we can observe; getters still read the original.
-      const observed = Object.assign(Object.create(delivery) as Delivery, {
-        ack: () => {
-          if (!delivery.settled) acked = true;
-          return delivery.ack();
-        },
-        nack: (o?: NackOptions) => delivery.nack(o),
+      // The behaviour sees a delivery whose ack we can observe; everything else reads the original.
+      const ack = (): Promise<void> => {
+        if (!delivery.settled) acked = true;
+        return delivery.ack();
+      };
+      const observed = new Proxy(delivery, {
+        get: (target, prop) => (prop === 'ack' ? ack : Reflect.get(target, prop, target)),
       });
       const r: Received = { id, key: delivery.key, attempt: delivery.attempt, kind: delivery.kind, at: Date.now(), by, delivery };
       this.received.push(r);

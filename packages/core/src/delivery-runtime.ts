@@ -73,33 +73,68 @@ export interface DeliveryControl {
 }
 
 export function createDelivery(info: DeliveryInfo, ops: SettleOps): DeliveryControl {
-  let settled = false;
-  let abandoned = false;
-  const settle = (run: () => Promise<void>): Promise<void> => {
-    if (settled || abandoned) return Promise.resolve();
-    settled = true;
-    return run();
-  };
-  const delivery = {
-    ...info,
-    get settled() {
-      return settled;
-    },
-    ack: () => settle(() => ops.ack()),
-    nack: (options?: NackOptions) => {
+  const delivery = new SettleOnce(info, ops);
+  return { delivery: delivery as unknown as Delivery, abandon: () => delivery.abandon() };
+}
+
+/**
+ * The delivery object: the info's fields copied onto a class instance (one hidden class for
+ * every delivery: far cheaper than spreading into an object literal with a getter). ack and nack
+ * are own arrow functions bound to this instance, so a delivery still settles itself when
+ * middleware wraps it (Proxy, Object.create) or spreads it into a new object.
+ */
+class SettleOnce {
+  readonly topic: string;
+  readonly group: string;
+  readonly key: string;
+  readonly attempt: number;
+  readonly brokerId: string;
+  readonly kind: DeliveryInfo['kind'];
+  readonly event: ReceivedEvent | undefined;
+  readonly error: CausewayError | undefined;
+  readonly raw: { readonly headers: Readonly<Record<string, string>>; readonly body: Uint8Array } | undefined;
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
+  readonly ack: () => Promise<void>;
+  readonly nack: (options?: NackOptions) => Promise<void>;
+  private state: 'open' | 'settled' | 'abandoned' = 'open';
+
+  constructor(info: DeliveryInfo, ops: SettleOps) {
+    this.topic = info.topic;
+    this.group = info.group;
+    this.key = info.key;
+    this.attempt = info.attempt;
+    this.brokerId = info.brokerId;
+    this.kind = info.kind;
+    this.event = info.kind === 'event' ? info.event : undefined;
+    this.error = info.kind === 'undecodable' ? info.error : undefined;
+    this.raw = info.kind === 'undecodable' ? info.raw : undefined;
+    this.traceparent = info.traceparent;
+    this.tracestate = info.tracestate;
+    this.ack = () => {
+      if (this.state !== 'open') return Promise.resolve();
+      this.state = 'settled';
+      return ops.ack();
+    };
+    this.nack = (options) => {
       const delayMs = options?.delayMs ?? 0;
       if (!Number.isFinite(delayMs) || delayMs < 0) {
         return Promise.reject(new InvalidOptionsError(`nack delayMs must be a finite number >= 0; got ${String(delayMs)}`));
       }
-      return settle(() => ops.nack(Math.ceil(delayMs)));
-    },
-  } as Delivery;
-  return {
-    delivery,
-    abandon: () => {
-      abandoned = true;
-    },
-  };
+      if (this.state !== 'open') return Promise.resolve();
+      this.state = 'settled';
+      return ops.nack(Math.ceil(delayMs));
+    };
+  }
+
+  /** True once ack or nack ran (an abandoned delivery reads as settled: nothing more can happen to it). */
+  get settled(): boolean {
+    return this.state !== 'open';
+  }
+
+  abandon(): void {
+    if (this.state === 'open') this.state = 'abandoned';
+  }
 }
 
 export type ErrorReporter = (error: unknown, context: string) => void;

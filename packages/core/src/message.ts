@@ -42,7 +42,7 @@ interface DeliveryBase {
   readonly brokerId: string;
   readonly traceparent?: string;
   readonly tracestate?: string;
-  /** True once ack() or nack() has been called (or the runtime settled it after the handler). */
+  /** True once ack() or nack() has been called, the runtime settled it after the handler, or the subscription gave up on it. */
   readonly settled: boolean;
   /**
    * Done with it: the broker forgets the message for this group. Resolves once the broker has
