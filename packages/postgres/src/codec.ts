@@ -1,10 +1,9 @@
 import {
+  decodeArrival,
   decodeStructured,
   encodeStructured,
-  isMessageTooLargeError,
   MessageTooLargeError,
   SchemaError,
-  type CausewayError,
   type DeliveryInfo,
   type Message,
   type WireLimits,
@@ -51,23 +50,13 @@ const encoder = new TextEncoder();
  * carrying the error and what could be read, never an exception.
  */
 export function decodeMessage(row: StoredMessage, topic: string, group: string, limits: WireLimits): DeliveryInfo {
-  const base = { topic, group, attempt: row.attempt, brokerId: row.id };
-  try {
-    if (row.body === null) throw new SchemaError([`message ${row.id} is no longer in the log`]);
-    if (row.bytes > limits.maxMessageBytes) throw new MessageTooLargeError('received message', row.bytes, limits.maxMessageBytes);
-    const m = decodeStructured(row.body, limits);
-    const info: Record<string, unknown> = { ...base, key: m.key, kind: 'event', event: m.event };
-    if (m.traceparent !== undefined) info.traceparent = m.traceparent;
-    if (m.tracestate !== undefined) info.tracestate = m.tracestate;
-    return info as DeliveryInfo;
-  } catch (error) {
-    const known = error instanceof SchemaError || isMessageTooLargeError(error);
-    return {
-      ...base,
-      key: row.key,
-      kind: 'undecodable',
-      error: (known ? error : new SchemaError([String(error)], { cause: error })) as CausewayError,
-      raw: { headers: {}, body: encoder.encode(row.body ?? '') },
-    };
-  }
+  return decodeArrival(
+    { topic, group, attempt: row.attempt, brokerId: row.id },
+    () => {
+      if (row.body === null) throw new SchemaError([`message ${row.id} is no longer in the log`]);
+      if (row.bytes > limits.maxMessageBytes) throw new MessageTooLargeError('received message', row.bytes, limits.maxMessageBytes);
+      return decodeStructured(row.body, limits);
+    },
+    () => ({ key: row.key, headers: {}, body: encoder.encode(row.body ?? '') }),
+  );
 }

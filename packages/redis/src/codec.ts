@@ -1,9 +1,8 @@
 import {
-  encodeStructured,
+  decodeArrival,
   decodeStructured,
-  isMessageTooLargeError,
+  encodeStructured,
   SchemaError,
-  type CausewayError,
   type DeliveryInfo,
   type Message,
   type WireLimits,
@@ -61,41 +60,25 @@ export function decodeEntry(context: EntryContext, fields: readonly unknown[], l
       break;
     }
   }
-  try {
-    if (body === undefined) throw new SchemaError([`redis entry has no "${FIELD.cloudevent}" field`]);
-    const m = decodeStructured(body, limits);
-    // One literal, one shape (createDelivery copies it again).
-    const info: { -readonly [K in keyof EventInfo]: EventInfo[K] } = {
-      topic: context.topic,
-      group: context.group,
-      attempt: context.attempt,
-      brokerId: context.brokerId,
-      key: m.key,
-      kind: 'event',
-      event: m.event,
-    };
-    if (m.traceparent !== undefined) info.traceparent = m.traceparent;
-    if (m.tracestate !== undefined) info.tracestate = m.tracestate;
-    return info;
-  } catch (error) {
-    const known = error instanceof SchemaError || isMessageTooLargeError(error);
-    const headers: Record<string, string> = {};
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      // The other fields are small copies; the body is kept as bytes, untouched.
-      const name = utf8(fields[i]);
-      if (name !== FIELD.cloudevent) headers[name] = utf8(fields[i + 1]);
-    }
-    return {
-      ...context,
-      key: headers[FIELD.partitionkey] ?? '',
-      kind: 'undecodable',
-      error: (known ? error : new SchemaError([String(error)], { cause: error })) as CausewayError,
-      raw: { headers, body: body ?? new Uint8Array(0) },
-    };
-  }
+  const found = body;
+  return decodeArrival(
+    context,
+    () => {
+      if (found === undefined) throw new SchemaError([`redis entry has no "${FIELD.cloudevent}" field`]);
+      return decodeStructured(found, limits);
+    },
+    () => {
+      const headers: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        // The other fields are small copies; the body is kept as bytes, untouched.
+        const name = utf8(fields[i]);
+        if (name !== FIELD.cloudevent) headers[name] = utf8(fields[i + 1]);
+      }
+      return { key: headers[FIELD.partitionkey] ?? '', headers, body: found ?? new Uint8Array(0) };
+    },
+  );
 }
 
-type EventInfo = Extract<DeliveryInfo, { kind: 'event' }>;
 
 /** Whether a field name is `cloudevent`; compared byte by byte (no native call: it runs per entry). */
 function isCloudeventName(name: unknown): boolean {
