@@ -73,8 +73,8 @@ export interface DeliveryControl {
 }
 
 export function createDelivery(info: DeliveryInfo, ops: SettleOps): DeliveryControl {
-  const delivery = new SettleOnce(info, ops);
-  return { delivery: delivery as unknown as Delivery, abandon: () => delivery.abandon() };
+  // The instance is its own control: no per-delivery closure beyond ack and nack.
+  return new SettleOnce(info, ops);
 }
 
 /**
@@ -83,7 +83,7 @@ export function createDelivery(info: DeliveryInfo, ops: SettleOps): DeliveryCont
  * are own arrow functions bound to this instance, so a delivery still settles itself when
  * middleware wraps it (Proxy, Object.create) or spreads it into a new object.
  */
-class SettleOnce {
+class SettleOnce implements DeliveryControl {
   readonly topic: string;
   readonly group: string;
   readonly key: string;
@@ -125,6 +125,10 @@ class SettleOnce {
       this.state = 'settled';
       return ops.nack(Math.ceil(delayMs));
     };
+  }
+
+  get delivery(): Delivery {
+    return this as unknown as Delivery;
   }
 
   /** True once ack or nack ran (an abandoned delivery reads as settled: nothing more can happen to it). */
