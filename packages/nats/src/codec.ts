@@ -28,6 +28,7 @@ function headerOverhead(count: number): number {
 export interface EncodedNatsMessage {
   readonly id: string;
   readonly key: string;
+  /** The binding's headers plus `Nats-Msg-Id`: ready to send as they are. */
   readonly headers: MsgHdrs;
   readonly body: Uint8Array;
   /** Header block plus body, as the server counts it against max_payload. */
@@ -39,12 +40,14 @@ export function encodeNatsMessage(message: Message, limits: WireLimits): Encoded
   const headers = natsHeaders();
   let wireBytes = binary.body.length;
   let count = 0;
+  // append, not set: the names are distinct already, and set() searches every header before each one.
   for (const [name, value] of Object.entries(binary.headers)) {
-    headers.set(name, value);
+    headers.append(name, value);
     wireBytes += name.length + value.length;
     count++;
   }
   const id = message.event.eventId;
+  headers.append('Nats-Msg-Id', id);
   wireBytes += 'Nats-Msg-Id'.length + id.length + headerOverhead(count + 1);
   return { id, key: binary.key, headers, body: binary.body, wireBytes };
 }
@@ -71,14 +74,11 @@ export interface ReceivedNatsMessage {
  */
 
 export function decodeNatsMessage(msg: ReceivedNatsMessage, facts: DeliveryFacts, limits: WireLimits): DeliveryInfo {
-  const all: Record<string, string> = {};
   const cloudEvent: Record<string, string> = {};
   if (msg.headers !== undefined) {
     for (const [name, values] of msg.headers) {
-      const value = values[0] ?? '';
-      all[name] = value;
       // Nats-* headers belong to the server (msg id, expectations), not to the event.
-      if (!(name.length > 5 && name.slice(0, 5).toLowerCase() === 'nats-')) cloudEvent[name] = value;
+      if (!(name.length > 5 && name.slice(0, 5).toLowerCase() === 'nats-')) cloudEvent[name] = values[0] ?? '';
     }
   }
   return decodeArrival(
@@ -87,8 +87,15 @@ export function decodeNatsMessage(msg: ReceivedNatsMessage, facts: DeliveryFacts
       if (msg.data.length > limits.maxMessageBytes) throw new MessageTooLargeError('received message', msg.data.length, limits.maxMessageBytes);
       return decodeBinary(cloudEvent, msg.data, NATS_BINDING, limits);
     },
-    () => ({ key: keyOf(cloudEvent), headers: all, body: msg.data }),
+    // Every header as it arrived, Nats-* included: built only for a message that could not be read.
+    () => ({ key: keyOf(cloudEvent), headers: allHeaders(msg.headers), body: msg.data }),
   );
+}
+
+function allHeaders(headers: MsgHdrs | undefined): Record<string, string> {
+  const all: Record<string, string> = {};
+  if (headers !== undefined) for (const [name, values] of headers) all[name] = values[0] ?? '';
+  return all;
 }
 
 function keyOf(headers: Record<string, string>): string {

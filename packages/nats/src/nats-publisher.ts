@@ -9,11 +9,12 @@ import {
   type Message,
   type Publisher,
 } from '@causeway/core';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { checkServerLimit, encodeNatsMessage, type EncodedNatsMessage } from './codec.js';
 import { isTransient, NatsLink, sleep, untilDeadline, wrap } from './nats-connection.js';
 import { resolvePublisherOptions, type NatsPublisherOptions, type ResolvedPublisherOptions } from './nats-options.js';
+import { PubAckInbox } from './pub-acks.js';
 import { ensureStream, subjectOf } from './streams.js';
 
 /** Longest wait for one PubAck before the same message (same Nats-Msg-Id, so deduplicated) is sent again. */
@@ -36,12 +37,15 @@ export class NatsPublisher implements Publisher {
   /** Subjects whose stream is known to exist (the common case skips the promise and its timer). */
   readonly #known = new Map<string, string>();
   readonly #inFlight = new Set<Promise<void>>();
-  #clients: { readonly nc: NatsConnection; readonly js: JetStreamClient; readonly jsm: Promise<JetStreamManager> } | undefined;
+  #clients: { readonly nc: NatsConnection; readonly acks: PubAckInbox; readonly jsm: Promise<JetStreamManager> } | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: NatsPublisherOptions = {}) {
     this.#options = resolvePublisherOptions(options);
     this.#link = new NatsLink(this.#options, 'publisher');
+    // PubAcks of messages sent before a reconnect will not come: send those again now
+    // (same Nats-Msg-Id, so the server drops any it stored) rather than after their timeout.
+    this.#link.onReconnect(() => this.#clients?.acks.failAll());
   }
 
   publish(topic: string, messages: readonly Message[]): Promise<void> {
@@ -70,6 +74,8 @@ export class NatsPublisher implements Publisher {
     const nc = await this.#link.connection(deadline);
     for (const m of encoded) checkServerLimit(m, nc.info?.max_payload);
     const subject = subjectOf(this.#options.subjectPrefix, topic);
+    const [only] = encoded;
+    if (encoded.length === 1 && only !== undefined) return this.#publishOne(nc, topic, subject, only, deadline);
     const chains = new Map<string, EncodedNatsMessage[]>();
     for (const m of encoded) {
       const chain = chains.get(m.key);
@@ -92,15 +98,12 @@ export class NatsPublisher implements Publisher {
   async #publishOne(nc: NatsConnection, topic: string, subject: string, m: EncodedNatsMessage, deadline: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#link.whenConnected(deadline);
-        await this.#stream(nc, subject, deadline);
+        // The common case (connected, stream known) goes straight to the send, without two awaits.
+        if (!this.#link.connected) await this.#link.whenConnected(deadline);
+        if (!this.#known.has(subject)) await this.#stream(nc, subject, deadline);
         const left = deadline - Date.now();
         if (left <= 0) throw new AdapterError('nats', `publish to ${topic}: no PubAck within publishTimeoutMs (${this.#options.publishTimeoutMs} ms)`);
-        await this.#clientsOf(nc).js.publish(subject, m.body, {
-          msgID: m.id,
-          headers: m.headers,
-          timeout: Math.min(left, PUB_ACK_WAIT_MS),
-        });
+        await this.#clientsOf(nc).acks.publish(subject, m.body, m.headers, Math.min(left, PUB_ACK_WAIT_MS));
         return;
       } catch (error) {
         if (isClosedError(error) || error instanceof AdapterError) throw error;
@@ -130,7 +133,10 @@ export class NatsPublisher implements Publisher {
   }
 
   #clientsOf(nc: NatsConnection) {
-    if (this.#clients?.nc !== nc) this.#clients = { nc, js: jetstream(nc), jsm: jetstreamManager(nc, { checkAPI: false }) };
+    if (this.#clients?.nc !== nc) {
+      this.#clients?.acks.stop();
+      this.#clients = { nc, acks: new PubAckInbox(nc, this.#options.connection.inboxPrefix), jsm: jetstreamManager(nc, { checkAPI: false }) };
+    }
     return this.#clients;
   }
 
@@ -140,6 +146,7 @@ export class NatsPublisher implements Publisher {
       const timeoutMs = options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
       await untilDeadline(Promise.all(this.#inFlight), Date.now() + timeoutMs, () => new Error('close timeout')).catch(() => undefined);
       await this.#link.close();
+      this.#clients?.acks.stop();
     })();
     return this.#closing;
   }

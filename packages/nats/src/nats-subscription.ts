@@ -129,19 +129,27 @@ export class NatsSubscription implements BrokerSubscription {
     const { topic, group, handler, options } = this.#parts;
     // A slot is busy while the handler function runs. The runtime's own ack after it returns
     // waits for the server's confirmation outside the slot: that wait holds no message back.
+    // The pull for the freed slot goes out right after the ack, so both leave in one write.
     let released = false;
+    let sent = false;
     const release = (): void => {
       if (released) return;
       released = true;
       this.#running--;
-      this.#refill();
+      if (sent) this.#refill();
+    };
+    const settle = (payload: string, what: string): Promise<void> => {
+      const confirmed = this.#settle(msg, payload, what, delivery);
+      sent = true;
+      if (released) this.#refill();
+      return confirmed;
     };
     // attempt is the server's delivery count, so it survives a consumer restart.
     const info = decodeNatsMessage(msg, { topic, group, attempt: delivery.deliveryCount, brokerId: String(delivery.streamSequence) }, options);
     const control = createDelivery(info, {
-      ack: () => this.#settle(msg, ACK, 'ack', delivery),
+      ack: () => settle(ACK, 'ack'),
       // -NAK with a delay: the server itself holds the message back (NATS 2.7.1+).
-      nack: (delayMs) => this.#settle(msg, delayMs > 0 ? `${NAK} ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : NAK, 'nack', delivery),
+      nack: (delayMs) => settle(delayMs > 0 ? `${NAK} ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : NAK, 'nack'),
     });
     const inSlot: DeliveryHandler = async (d) => {
       try {
@@ -158,6 +166,7 @@ export class NatsSubscription implements BrokerSubscription {
       } finally {
         this.#controls.delete(control);
         release();
+        if (!sent) this.#refill(); // abandoned, never settled: the slot still asks for more
       }
     });
   }
