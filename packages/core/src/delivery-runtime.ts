@@ -219,6 +219,29 @@ export class HandlerPool {
   }
 }
 
+/**
+ * What every Subscriber does with a new subscription: keeps it in `registry` until it has closed
+ * (so Subscriber.close can close what is open), and closes it when `signal` aborts. The abort
+ * listener is removed once the subscription closes, so a long-lived signal does not pin it.
+ */
+export function trackSubscription<S extends { readonly closed: Promise<void>; close(): Promise<void> }>(
+  registry: Set<S>,
+  subscription: S,
+  signal: AbortSignal | undefined,
+): S {
+  registry.add(subscription);
+  void subscription.closed.then(() => registry.delete(subscription));
+  if (signal !== undefined) {
+    const onAbort = (): void => void subscription.close();
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      void subscription.closed.then(() => signal.removeEventListener('abort', onAbort));
+    }
+  }
+  return subscription;
+}
+
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 export const DEFAULT_CONCURRENCY = 8;
 

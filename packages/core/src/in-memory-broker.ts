@@ -7,6 +7,7 @@ import {
   handleDelivery,
   HandlerPool,
   reportToStderr,
+  trackSubscription,
   type DeliveryControl,
   type DeliveryInfo,
   type ErrorReporter,
@@ -299,13 +300,7 @@ export class InMemorySubscriber implements Subscriber {
     const group = this.#broker.attach(topic, options, consumer);
     refill = () => this.#broker.refill(group);
     const sub = new InMemorySubscription(topic, options.group, (release) => this.#broker.detach(group, consumer, release), consumer);
-    this.#subscriptions.add(sub);
-    void sub.closed.then(() => this.#subscriptions.delete(sub));
-    if (options.signal !== undefined) {
-      if (options.signal.aborted) void sub.close();
-      else options.signal.addEventListener('abort', () => void sub.close(), { once: true });
-    }
-    return sub;
+    return trackSubscription(this.#subscriptions, sub, options.signal);
   }
 
   /** Test hook: the process died. Nothing is settled or released; leases run out and others get the messages. */

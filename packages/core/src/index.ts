@@ -15,6 +15,7 @@ export {
   handleDelivery,
   HandlerPool,
   reportToStderr,
+  trackSubscription,
 } from './delivery-runtime.js';
 export type { DeliveryControl, DeliveryFacts, DeliveryInfo, ErrorReporter, RawArrival, SettleOps } from './delivery-runtime.js';
 export { deliveries } from './delivery-stream.js';

@@ -6,6 +6,7 @@ import {
   InvalidOptionsError,
   validateGroup,
   validateTopic,
+  trackSubscription,
   type BrokerSubscription,
   type CloseOptions,
   type DeliveryHandler,
@@ -55,18 +56,12 @@ export class KafkaSubscriber implements Subscriber {
       concurrency,
       ensureTopic: () => this.#topic(topic),
     });
-    this.#subscriptions.add(sub);
-    void sub.closed.then(() => this.#subscriptions.delete(sub));
+    trackSubscription(this.#subscriptions, sub, options.signal);
     try {
       await sub.start();
     } catch (error) {
       void sub.close({ timeoutMs: 0 });
       throw error instanceof CausewayError ? error : new AdapterError('kafka', `subscribing to ${topic} as group ${options.group} failed`, { cause: error });
-    }
-    const signal = options.signal;
-    if (signal !== undefined) {
-      if (signal.aborted) void sub.close();
-      else signal.addEventListener('abort', () => void sub.close(), { once: true });
     }
     return sub;
   }

@@ -7,6 +7,7 @@ import {
   InvalidOptionsError,
   validateGroup,
   validateTopic,
+  trackSubscription,
   type BrokerSubscription,
   type CloseOptions,
   type DeliveryHandler,
@@ -67,13 +68,7 @@ export class NatsSubscriber implements Subscriber {
       link: this.#link,
       options: this.#options,
     });
-    this.#subscriptions.add(sub);
-    void sub.closed.then(() => this.#subscriptions.delete(sub));
-    if (options.signal !== undefined) {
-      if (options.signal.aborted) void sub.close();
-      else options.signal.addEventListener('abort', () => void sub.close(), { once: true });
-    }
-    return sub;
+    return trackSubscription(this.#subscriptions, sub, options.signal);
   }
 
   async #declareUntil(declare: () => Promise<void>, deadline: number, what: string): Promise<void> {

@@ -5,6 +5,7 @@ import {
   uuidv7,
   validateGroup,
   validateTopic,
+  trackSubscription,
   type BrokerSubscription,
   type CloseOptions,
   type DeliveryHandler,
@@ -73,12 +74,7 @@ export class PostgresSubscriber implements Subscriber {
     }
     if (this.#closing !== undefined) throw new ClosedError('postgres subscriber');
     const sub = new PostgresSubscription(this.#shared, topic, options.group, startFrom, concurrency, handler);
-    this.#subscriptions.add(sub);
-    void sub.closed.then(() => this.#subscriptions.delete(sub));
-    if (options.signal !== undefined) {
-      if (options.signal.aborted) void sub.close();
-      else options.signal.addEventListener('abort', () => void sub.close(), { once: true });
-    }
+    trackSubscription(this.#subscriptions, sub, options.signal);
     sub.start();
     return sub;
   }

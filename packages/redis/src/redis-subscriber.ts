@@ -5,6 +5,7 @@ import {
   InvalidOptionsError,
   validateGroup,
   validateTopic,
+  trackSubscription,
   type BrokerSubscription,
   type CloseOptions,
   type DeliveryHandler,
@@ -77,17 +78,8 @@ export class RedisSubscriber implements Subscriber {
       recreateGroup: () => this.#createGroup(target, '0'),
       onClosed: () => this.#subscriptions.delete(subscription),
     });
-    this.#subscriptions.add(subscription);
+    trackSubscription(this.#subscriptions, subscription, options.signal);
     subscription.start();
-    if (options.signal !== undefined) {
-      const signal = options.signal;
-      const onAbort = (): void => void subscription.close();
-      if (signal.aborted) onAbort();
-      else {
-        signal.addEventListener('abort', onAbort, { once: true });
-        void subscription.closed.then(() => signal.removeEventListener('abort', onAbort));
-      }
-    }
     return subscription;
   }
 
