@@ -178,6 +178,8 @@ function withHeartbeat(url: string, seconds: number): string {
 export interface ConfirmLane {
   readonly model: ChannelModel;
   readonly channel: Promise<ConfirmChannel>;
+  /** The channel once `channel` resolved: publishing on an open lane needs no await. */
+  ready: ConfirmChannel | undefined;
   /** Exchanges and queues asserted on this channel. */
   readonly declared: Set<string>;
   closeError: unknown;
@@ -191,9 +193,10 @@ export class ConfirmLanes {
   get(model: ChannelModel): ConfirmLane {
     const current = this.#lane;
     if (current !== undefined && current.model === model && !current.closed) return current;
-    const lane: ConfirmLane = { model, channel: model.createConfirmChannel(), declared: new Set(), closeError: undefined, closed: false };
+    const lane: ConfirmLane = { model, channel: model.createConfirmChannel(), ready: undefined, declared: new Set(), closeError: undefined, closed: false };
     lane.channel.then(
       (channel) => {
+        lane.ready = channel;
         channel.on('error', (error: unknown) => {
           lane.closeError = error;
         });
@@ -225,6 +228,51 @@ export function isRetryable(error: unknown, closeError?: unknown): boolean {
     if (typeof code === 'number' && code >= 400 && code < 500 && code !== 404) return false;
   }
   return true;
+}
+
+/** The AdapterError (cause TimeoutError) of a publish or a wait that ran out of time. */
+export function confirmTimeout(what: string): AdapterError {
+  const timeout = new TimeoutError(what);
+  return new AdapterError('rabbitmq', timeout.message, { cause: timeout });
+}
+
+interface CorkableSocket {
+  readonly destroyed: boolean;
+  readonly writableNeedDrain: boolean;
+  cork(): void;
+  uncork(): void;
+  prependOnceListener(event: 'drain', listener: () => void): unknown;
+}
+
+/** Sockets corked until amqplib's write turn is over (see coalesceWrites). */
+const corked = new WeakSet<CorkableSocket>();
+
+/**
+ * Makes the frames amqplib writes for this turn leave in one writev instead of one write
+ * syscall each (a 50-message publish: 1-2 syscalls instead of 50). amqplib's muxer writes
+ * channel frames to the socket in a setImmediate scheduled from a nextTick ('readable'); the
+ * socket is corked now and uncorked in a setImmediate scheduled after that one, so it always
+ * runs right after the muxer's turn: call it right AFTER handing the frames to amqplib (called
+ * before, its nextTick would queue ahead of amqplib's and uncork before the muxer writes). When the socket asked for a drain (over its high-water
+ * mark), the muxer's next turn, run from 'drain', is corked the same way.
+ */
+export function coalesceWrites(model: ChannelModel): void {
+  const socket = (model as unknown as { connection?: { stream?: CorkableSocket } }).connection?.stream;
+  if (socket === undefined || typeof socket.cork !== 'function') return;
+  corkTurn(socket, (release) => process.nextTick(() => setImmediate(release)));
+}
+
+function corkTurn(socket: CorkableSocket, schedule: (release: () => void) => void): void {
+  if (socket.destroyed || corked.has(socket)) return;
+  corked.add(socket);
+  socket.cork();
+  schedule(() => {
+    corked.delete(socket);
+    socket.uncork();
+    // The muxer stopped at the high-water mark and goes on from 'drain': cork that turn too
+    // (prepended, so it runs before the muxer's own listener writes).
+    if (socket.writableNeedDrain && !socket.destroyed) socket.prependOnceListener('drain', () => corkTurn(socket, (release) => setImmediate(release)));
+  });
 }
 
 /** `work`, or an AdapterError (cause TimeoutError) once `deadline` (epoch ms) has passed. */

@@ -11,7 +11,7 @@ import {
 } from '@causeway/core';
 import type { ConfirmChannel } from 'amqplib';
 import { encodeMessage, type OutgoingMessage } from './codec.js';
-import { beforeDeadline, ConfirmLanes, isRetryable, RabbitMqConnection, type ConfirmLane } from './rabbitmq-connection.js';
+import { beforeDeadline, coalesceWrites, ConfirmLanes, confirmTimeout, isRetryable, RabbitMqConnection, type ConfirmLane } from './rabbitmq-connection.js';
 import { resolvePublisherOptions, type RabbitMqPublisherOptions, type ResolvedPublisherOptions } from './rabbitmq-options.js';
 import { declareTopic, Topology } from './topology.js';
 
@@ -26,6 +26,8 @@ import { declareTopic, Topology } from './topology.js';
  *   connection (a possible duplicate, never a loss) until `publishTimeoutMs` runs out.
  * - A message routed to no queue (the topic has no group yet) is dropped by the broker, as
  *   topic exchanges do: RabbitMQ keeps no history for groups made later.
+ * - Cost per call, not per message: one promise and one deadline timer per call, and the frames
+ *   of a multi-message call leave in one writev (the socket is corked for amqplib's write turn).
  */
 export class RabbitMqPublisher implements Publisher {
   readonly #options: ResolvedPublisherOptions;
@@ -58,10 +60,13 @@ export class RabbitMqPublisher implements Publisher {
   async #send(topic: string, outgoing: readonly OutgoingMessage[]): Promise<void> {
     const deadline = Date.now() + this.#options.publishTimeoutMs;
     for (let attempt = 0; ; attempt++) {
-      const model = await this.#connection.ready(deadline);
+      // The open connection and its channel when there are (the usual case): no extra turns.
+      const model = this.#connection.current ?? (await this.#connection.ready(deadline));
       const lane = this.#lanes.get(model);
       try {
-        await beforeDeadline(this.#sendOnce(lane, topic, outgoing), deadline, () => `publish to ${topic} not confirmed within ${this.#options.publishTimeoutMs} ms`);
+        const exchange = this.#topology.exchange(topic);
+        const channel = lane.ready !== undefined && lane.declared.has(exchange) ? lane.ready : await beforeDeadline(this.#prepare(lane, exchange, topic), deadline, () => `no channel to publish to ${topic} within ${this.#options.publishTimeoutMs} ms`);
+        await this.#sendOnce(lane, channel, exchange, outgoing, deadline, topic);
         return;
       } catch (error) {
         const cause = lane.closeError ?? error;
@@ -74,26 +79,58 @@ export class RabbitMqPublisher implements Publisher {
     }
   }
 
-  async #sendOnce(lane: ConfirmLane, topic: string, outgoing: readonly OutgoingMessage[]): Promise<void> {
+  /** The lane's channel, with the topic's exchange declared on it. */
+  async #prepare(lane: ConfirmLane, exchange: string, topic: string): Promise<ConfirmChannel> {
     const channel = await lane.channel;
-    const exchange = this.#topology.exchange(topic);
     if (!lane.declared.has(exchange)) {
       await declareTopic(channel, this.#topology, topic);
       lane.declared.add(exchange);
     }
-    const confirms: Promise<void>[] = [];
-    for (const m of outgoing) {
-      let more = true;
-      const confirmed = new Promise<void>((resolve, reject) => {
-        more = channel.publish(exchange, m.routingKey, m.body, m.options, (error: unknown) => (error ? reject(error) : resolve()));
-      });
-      // Handled by Promise.all below; this keeps a failure seen while waiting for drain from
-      // counting as an unhandled rejection.
-      confirmed.catch(() => undefined);
-      confirms.push(confirmed);
-      if (!more) await drained(channel, lane);
-    }
-    await Promise.all(confirms);
+    return channel;
+  }
+
+  /**
+   * Publishes every message and resolves once the broker confirmed them all, or rejects at the
+   * first nack, channel loss, or at `deadline`. Waits for the channel's write buffer to drain
+   * (flow control) when amqplib asks to.
+   */
+  #sendOnce(lane: ConfirmLane, channel: ConfirmChannel, exchange: string, outgoing: readonly OutgoingMessage[], deadline: number, topic: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let unconfirmed = outgoing.length;
+      let over = false;
+      const fail = (error: unknown): void => {
+        if (over) return;
+        over = true;
+        clearTimeout(timer);
+        reject(error);
+      };
+      const timer = setTimeout(() => fail(confirmTimeout(`publish to ${topic} not confirmed within ${this.#options.publishTimeoutMs} ms`)), Math.max(0, deadline - Date.now()));
+      const confirmed = (error: unknown): void => {
+        if (error) return fail(error);
+        if (--unconfirmed === 0 && !over) {
+          over = true;
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      let next = 0;
+      const sendSome = (): void => {
+        try {
+          while (next < outgoing.length && !over) {
+            const m = outgoing[next++] as OutgoingMessage;
+            if (!channel.publish(exchange, m.routingKey, m.body, m.options, confirmed) && next < outgoing.length) {
+              void drained(channel, lane).then(sendSome);
+              return;
+            }
+          }
+        } catch (error) {
+          fail(error);
+        }
+      };
+      sendSome();
+      // After the writes to amqplib: the uncork must queue behind the muxer's turn they scheduled.
+      if (outgoing.length > 1) coalesceWrites(lane.model);
+    });
   }
 
   close(options?: CloseOptions): Promise<void> {

@@ -37,8 +37,13 @@ import { declareDelayQueue, declareGroup, delayBucket, MAX_DELAY_MS, Topology } 
  *   copy to a delay queue with a confirm, then acks the original (a crash in between gives a
  *   duplicate, never a loss). From attempt `maxDeliveries` on, a nack dead-letters instead.
  * - The adapter's ack timeout: a message not settled `ackTimeoutMs` after it arrived is
- *   requeued and its handler abandoned. A crashed subscriber's messages are requeued by the
- *   broker when its connection drops.
+ *   requeued and its handler abandoned (one timer per subscription, armed for the oldest
+ *   message, not one per message). A crashed subscriber's messages are requeued by the broker
+ *   when its connection drops.
+ * - Acks made in the same turn of the event loop go out together: one basic.ack with
+ *   `multiple` for the longest run of acked messages at the head of the channel's unsettled
+ *   ones (in delivery order, so it never covers a message not acked), single acks after a gap.
+ *   Nacks go out at once; close() flushes pending acks before the channel closes.
  * - After a connection loss every subscription re-declares its queue and consumes again.
  */
 export class RabbitMqSubscriber implements Subscriber {
@@ -142,15 +147,22 @@ interface Lane {
   consumerTag: string | undefined;
   open: boolean;
   error: unknown;
+  /** Delivered on this channel and no ack/nack sent yet, in delivery (tag) order. */
+  readonly unsent: Set<Inbound>;
+  /** Acked by the handler, waiting for this turn's flush. */
+  readonly acks: Inbound[];
 }
 
 interface Inbound {
   readonly msg: ConsumeMessage;
   readonly lane: Lane;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Epoch ms after which the message is requeued and its handler abandoned. */
+  readonly deadline: number;
   control: DeliveryControl | undefined;
   /** Settled, given back, or given up on: nothing more is sent for it. */
   done: boolean;
+  /** Its ack waits in `lane.acks` for the flush. */
+  ackQueued: boolean;
 }
 
 type State = 'opening' | 'open' | 'closing' | 'closed';
@@ -166,6 +178,12 @@ class RabbitMqSubscription implements BrokerSubscription {
   readonly #pool: HandlerPool;
   readonly #waiting: Inbound[] = [];
   readonly #running = new Set<Inbound>();
+  /** Every message not yet finished, in arrival order = deadline order (one ackTimeoutMs for all). */
+  #expiries: Inbound[] = [];
+  #expiryHead = 0;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** crash(): nothing more goes out, not even acks made before it. */
+  #crashed = false;
   #state: State = 'opening';
   #lane: Lane | undefined;
   #attaching = false;
@@ -208,7 +226,7 @@ class RabbitMqSubscription implements BrokerSubscription {
 
   async #attach(model: ChannelModel): Promise<void> {
     const channel = await model.createChannel();
-    const lane: Lane = { channel, consumerTag: undefined, open: true, error: undefined };
+    const lane: Lane = { channel, consumerTag: undefined, open: true, error: undefined, unsent: new Set(), acks: [] };
     channel.on('error', (error: unknown) => {
       lane.error = error;
     });
@@ -268,11 +286,40 @@ class RabbitMqSubscription implements BrokerSubscription {
       return;
     }
     if (this.#stopping()) return giveBack(lane, msg, true);
-    const inbound: Inbound = { msg, lane, timer: undefined, control: undefined, done: false };
     // The ack timeout counts from arrival: a message waiting for a free handler expires too.
-    inbound.timer = setTimeout(() => this.#expire(inbound), this.#env.options.ackTimeoutMs);
+    const inbound: Inbound = { msg, lane, deadline: Date.now() + this.#env.options.ackTimeoutMs, control: undefined, done: false, ackQueued: false };
+    lane.unsent.add(inbound);
+    this.#expiries.push(inbound);
+    this.#expiryTimer ??= setTimeout(() => this.#sweep(), this.#env.options.ackTimeoutMs);
     this.#waiting.push(inbound);
     this.#pump();
+  }
+
+  /** Expires every message past its deadline, then re-arms for the oldest one left. */
+  #sweep(): void {
+    this.#expiryTimer = undefined;
+    const now = Date.now();
+    while (this.#expiryHead < this.#expiries.length) {
+      const inbound = this.#expiries[this.#expiryHead] as Inbound;
+      if (!inbound.done && inbound.deadline > now) break;
+      this.#expiryHead++;
+      if (!inbound.done) this.#expire(inbound);
+    }
+    this.#compactExpiries();
+    const next = this.#expiries[this.#expiryHead];
+    if (next !== undefined && this.#state !== 'closed') this.#expiryTimer = setTimeout(() => this.#sweep(), Math.max(1, next.deadline - now));
+  }
+
+  /** Drops finished messages from the head so they are not kept alive until the timer fires. */
+  #compactExpiries(): void {
+    while (this.#expiryHead < this.#expiries.length && (this.#expiries[this.#expiryHead] as Inbound).done) this.#expiryHead++;
+    if (this.#expiryHead === this.#expiries.length) {
+      this.#expiries = [];
+      this.#expiryHead = 0;
+    } else if (this.#expiryHead > 1024 && this.#expiryHead * 2 > this.#expiries.length) {
+      this.#expiries = this.#expiries.slice(this.#expiryHead);
+      this.#expiryHead = 0;
+    }
   }
 
   #pump(): void {
@@ -303,8 +350,7 @@ class RabbitMqSubscription implements BrokerSubscription {
 
   #finish(inbound: Inbound): void {
     inbound.done = true;
-    clearTimeout(inbound.timer);
-    inbound.timer = undefined;
+    if (this.#expiries[this.#expiryHead] === inbound) this.#compactExpiries();
   }
 
   #lostOn(inbound: Inbound, what: string): AdapterError {
@@ -313,12 +359,54 @@ class RabbitMqSubscription implements BrokerSubscription {
 
   async #ack(inbound: Inbound): Promise<void> {
     this.#finish(inbound);
-    this.#settle(inbound, 'ack', (channel) => channel.ack(inbound.msg));
+    const { lane } = inbound;
+    if (!lane.open) throw this.#lostOn(inbound, 'ack');
+    inbound.ackQueued = true;
+    // The first ack of this turn schedules the flush; acks made by other handlers before it
+    // runs (same turn, microtasks) go out in the same frame.
+    if (lane.acks.push(inbound) === 1) queueMicrotask(() => this.#flushAcks(lane));
+  }
+
+  /**
+   * Sends the acks queued on `lane`: one basic.ack(multiple) up to the last of the unbroken run
+   * of acked messages at the head of the channel's unsent ones (so it covers only acked
+   * messages: the broker has nothing unacked below the head), single acks for the rest.
+   */
+  #flushAcks(lane: Lane): void {
+    const acks = lane.acks.splice(0);
+    if (acks.length === 0 || this.#crashed) return;
+    if (!lane.open) {
+      // Crash or lost channel: the broker requeues them, as for any unacked message.
+      if (this.#state === 'open') this.#report(lane.error, `${acks.length} ack(s) on ${this.#queue} lost with their channel; the broker redelivers them`);
+      return;
+    }
+    try {
+      let last: Inbound | undefined;
+      let run = 0;
+      for (const inbound of lane.unsent) {
+        if (!inbound.ackQueued) break;
+        last = inbound;
+        run++;
+      }
+      if (last !== undefined) {
+        for (const inbound of lane.unsent) {
+          lane.unsent.delete(inbound);
+          if (inbound === last) break;
+        }
+        lane.channel.ack(last.msg, run > 1);
+      }
+      for (const inbound of acks) {
+        if (lane.unsent.delete(inbound)) lane.channel.ack(inbound.msg);
+      }
+    } catch (error) {
+      this.#report(error, `ack of ${acks.length} message(s) of ${this.#queue} failed; the broker redelivers them`);
+    }
   }
 
   /** Sends an ack or nack on the message's own channel; a closed channel means the broker redelivers. */
   #settle(inbound: Inbound, what: string, send: (channel: Channel) => void): void {
     if (!inbound.lane.open) throw this.#lostOn(inbound, what);
+    inbound.lane.unsent.delete(inbound);
     try {
       send(inbound.lane.channel);
     } catch (error) {
@@ -345,7 +433,6 @@ class RabbitMqSubscription implements BrokerSubscription {
   }
 
   #expire(inbound: Inbound): void {
-    inbound.timer = undefined;
     if (inbound.done) return;
     const i = this.#waiting.indexOf(inbound);
     if (i >= 0) this.#waiting.splice(i, 1);
@@ -355,6 +442,7 @@ class RabbitMqSubscription implements BrokerSubscription {
     const requeue = attemptOf(msg) < this.#env.options.maxDeliveries;
     const timeout = new TimeoutError(`message ${String(msg.properties.messageId)} of ${this.#queue} not settled within ackTimeoutMs (${this.#env.options.ackTimeoutMs} ms)`);
     this.#report(timeout, requeue ? 'ack timeout; message requeued, handler abandoned' : 'ack timeout at maxDeliveries; message dead-lettered');
+    lane.unsent.delete(inbound);
     giveBack(lane, msg, requeue);
   }
 
@@ -372,6 +460,7 @@ class RabbitMqSubscription implements BrokerSubscription {
       this.#finish(inbound);
     }
     this.#waiting.splice(0, this.#waiting.length, ...this.#waiting.filter((i) => i.lane !== lane));
+    lane.unsent.clear();
     if (this.#state !== 'open' || !wasActive) return;
     // A lost connection is reported once, by the connection; the broker closing just this
     // channel (it emits 'error' first) or messages going back are news.
@@ -389,7 +478,9 @@ class RabbitMqSubscription implements BrokerSubscription {
   crash(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#crashed = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#expiryTimer);
     for (const inbound of [...this.#waiting, ...this.#running]) {
       inbound.control?.abandon();
       this.#finish(inbound);
@@ -410,6 +501,7 @@ class RabbitMqSubscription implements BrokerSubscription {
       if (lane?.open === true && lane.consumerTag !== undefined) await settleWithin(lane.channel.cancel(lane.consumerTag), left());
       for (const inbound of this.#waiting.splice(0)) {
         this.#finish(inbound);
+        inbound.lane.unsent.delete(inbound);
         giveBack(inbound.lane, inbound.msg, true);
       }
       await this.#pool.drain(left());
@@ -419,6 +511,9 @@ class RabbitMqSubscription implements BrokerSubscription {
         this.#finish(inbound);
       }
       this.#state = 'closed';
+      clearTimeout(this.#expiryTimer);
+      // Acks made by handlers that finished go out before the channel closes.
+      if (lane !== undefined) this.#flushAcks(lane);
       // A broker that does not answer gets the socket's end instead, when the subscriber closes.
       if (lane?.open === true) await settleWithin(lane.channel.close(), Math.max(left(), 1_000));
       this.#resolveClosed();
