@@ -47,21 +47,32 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeBinary(message: Message, binding: BinaryBinding, limits: WireLimits): BinaryMessage {
-  const { data, datacontenttype: _ct, ...attributes } = toCloudEvent(message.event);
+  const attributes = toCloudEvent(message.event);
   const key = messageKey(message);
   const headers: Record<string, string> = { 'content-type': CONTENT_TYPE_JSON };
+  const encode = binding.percentEncode === true;
   let size = 0;
-  const put = (name: string, value: string): void => {
-    const v = binding.percentEncode === true ? percentEncode(value) : value;
-    headers[name] = v;
-    size += name.length + v.length;
-  };
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value !== undefined) put(binding.prefix + name, String(value));
+  for (const name in attributes) {
+    if (name === 'data' || name === 'datacontenttype') continue;
+    const value = attributes[name];
+    if (value === undefined) continue;
+    const v = encode ? percentEncode(String(value)) : String(value);
+    const header = binding.prefix + name;
+    headers[header] = v;
+    size += header.length + v.length;
   }
-  put(`${binding.prefix}partitionkey`, key);
-  if (message.traceparent !== undefined) put('traceparent', message.traceparent);
-  if (message.tracestate !== undefined) put('tracestate', message.tracestate);
+  const k = encode ? percentEncode(key) : key;
+  headers[`${binding.prefix}partitionkey`] = k;
+  size += binding.prefix.length + 12 + k.length;
+  if (message.traceparent !== undefined) {
+    headers.traceparent = encode ? percentEncode(message.traceparent) : message.traceparent;
+    size += 11 + headers.traceparent.length;
+  }
+  if (message.tracestate !== undefined) {
+    headers.tracestate = encode ? percentEncode(message.tracestate) : message.tracestate;
+    size += 10 + headers.tracestate.length;
+  }
+  const data = attributes.data;
   const body = encoder.encode(JSON.stringify(data === undefined ? null : data));
   size += body.length;
   if (size > limits.maxMessageBytes) throw new MessageTooLargeError(`message ${message.event.eventId}`, size, limits.maxMessageBytes);

@@ -12,6 +12,7 @@ import {
   TimeoutError,
   validateGroup,
   validateTopic,
+  trackSubscription,
   type BrokerSubscription,
   type CloseOptions,
   type DeliveryControl,
@@ -77,17 +78,12 @@ export class RabbitMqSubscriber implements Subscriber {
       connection: this.#connection,
       publishDelayed: (queue, msg, delayMs, attempt) => this.#publishDelayed(queue, msg, delayMs, attempt),
     });
-    this.#subscriptions.add(sub);
-    void sub.closed.then(() => this.#subscriptions.delete(sub));
+    trackSubscription(this.#subscriptions, sub, options.signal);
     try {
       await sub.open(Date.now() + this.#options.subscribeTimeoutMs);
     } catch (error) {
       await sub.close({ timeoutMs: 0 });
       throw error;
-    }
-    if (options.signal !== undefined) {
-      if (options.signal.aborted) void sub.close();
-      else options.signal.addEventListener('abort', () => void sub.close(), { once: true });
     }
     return sub;
   }
