@@ -20,6 +20,16 @@ export {
 export type { DeliveryControl, DeliveryFacts, DeliveryInfo, ErrorReporter, RawArrival, SettleOps } from './delivery-runtime.js';
 export { deliveries } from './delivery-stream.js';
 export type { DeliveryStream } from './delivery-stream.js';
+export { deadLetter, InMemoryDeadLetterSink } from './consumer/dead-letter.js';
+export type { DeadLetter, DeadLetterOptions, DeadLetterSink } from './consumer/dead-letter.js';
+export { deduplicate, InMemoryDedupLedger } from './consumer/deduplicate.js';
+export type { DedupKey, DedupLedger, DeduplicateOptions } from './consumer/deduplicate.js';
+export { fingerprint, isPermanentFailure, isRetriesExhaustedError, PermanentError, RetriesExhaustedError } from './consumer/failures.js';
+export { pipeline } from './consumer/handler-pipeline.js';
+export type { Middleware } from './consumer/handler-pipeline.js';
+export { requireTenant } from './consumer/require-tenant.js';
+export { retry, retryDelay } from './consumer/retry.js';
+export type { RetryPolicy } from './consumer/retry.js';
 export { createCommandHandler } from './command-handler.js';
 export type { CommandHandler, CommandHandlerOptions, HandleOptions, HandleResult } from './command-handler.js';
 export type { Decider, DomainEvent } from './decider.js';
