@@ -1,4 +1,4 @@
-import type { EventStore, RecordedEvent } from '@causeway/core';
+import type { EventStore, ReadAllOptions, ReadAllResult, RecordedEvent } from '@causeway/core';
 
 /** What a store implementation hands the suite. */
 export interface StoreHarness<TTx = unknown> {
@@ -47,4 +47,18 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * readAll once at least `count` events are readable. A gap-safe reader holds back while any
+ * older transaction on the server is open (another test file may hold one), so one empty read
+ * right after an append means "not yet", not "nothing there".
+ */
+export async function readAllVisible(store: EventStore, options: ReadAllOptions, count: number, timeoutMs = 15_000): Promise<ReadAllResult> {
+  let result: ReadAllResult | undefined;
+  await waitFor(async () => {
+    result = await store.readAll(options);
+    return result.events.length >= count;
+  }, timeoutMs, `readAll to show ${count} event(s)`);
+  return result as ReadAllResult;
 }
