@@ -90,6 +90,8 @@ export { messageKey } from './message.js';
 export type { Delivery, DeliveryHandler, EventDelivery, Message, NackOptions, ReceivedEvent, UndecodableDelivery } from './message.js';
 export { MAX_STREAM_ID_BYTES, TENANT_ID_RULE, streamIdProblem, tenantIdProblem } from './names.js';
 export { LOG_START, comparePositions, formatPosition, parsePosition } from './position.js';
+export { CheckpointConflictError, defineProjection } from './projection.js';
+export type { CheckpointStore, Projection, ProjectionHandler, ProjectionKey } from './projection.js';
 export type { CloseOptions, Publisher } from './publisher.js';
 export { DEFAULT_MAX_EVENT_BYTES, MAX_EVENTS_PER_APPEND, prepareAppend } from './prepare-append.js';
 export type { PrepareOptions, PreparedEvent } from './prepare-append.js';
