@@ -49,10 +49,18 @@ export interface RawArrival {
 export function decodeArrival(facts: DeliveryFacts, decode: () => DecodedMessage, raw: () => RawArrival): DeliveryInfo {
   try {
     const m = decode();
-    const info: { -readonly [K in keyof DeliveryInfo]?: unknown } & Record<string, unknown> = { ...facts, kind: 'event', key: m.key, event: m.event };
-    if (m.traceparent !== undefined) info.traceparent = m.traceparent;
-    if (m.tracestate !== undefined) info.tracestate = m.tracestate;
-    return info as DeliveryInfo;
+    // One literal with every field: createDelivery copies it straight onto the delivery.
+    return {
+      topic: facts.topic,
+      group: facts.group,
+      attempt: facts.attempt,
+      brokerId: facts.brokerId,
+      kind: 'event',
+      key: m.key,
+      event: m.event,
+      traceparent: m.traceparent,
+      tracestate: m.tracestate,
+    } as DeliveryInfo;
   } catch (cause) {
     const error = isSchemaError(cause) || isMessageTooLargeError(cause) ? (cause as CausewayError) : new SchemaError([`undecodable message: ${String(cause)}`], { cause });
     const arrived = raw();
