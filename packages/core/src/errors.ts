@@ -110,6 +110,20 @@ export class ClosedError extends CausewayError {
   }
 }
 
+/**
+ * A lease (one active relay or projection runner) is no longer this holder's: another holder
+ * took it over, or its heartbeat failed. Whatever the holder was about to commit was not committed.
+ */
+export class LeaseLostError extends CausewayError {
+  readonly lease: string;
+  readonly fence: string;
+  constructor(lease: string, fence: string, why: string, options?: { cause?: unknown }) {
+    super('LEASE_LOST', `lease "${lease}" (fence ${fence}) lost: ${why}`, options);
+    this.lease = lease;
+    this.fence = fence;
+  }
+}
+
 function hasCode(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
 }
@@ -122,3 +136,4 @@ export const isStreamClosedError = (e: unknown): e is StreamClosedError =>
 export const isTimeoutError = (e: unknown): e is TimeoutError => hasCode(e, 'TIMEOUT');
 export const isMessageTooLargeError = (e: unknown): e is MessageTooLargeError => hasCode(e, 'MESSAGE_TOO_LARGE');
 export const isClosedError = (e: unknown): e is ClosedError => hasCode(e, 'CLOSED');
+export const isLeaseLostError = (e: unknown): e is LeaseLostError => hasCode(e, 'LEASE_LOST');

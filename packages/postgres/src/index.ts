@@ -23,4 +23,6 @@ export type { ProjectionRunner, ProjectionRunnerOptions } from './projection-run
 export { schemaNames } from './schema.js';
 export type { SchemaNames } from './schema.js';
 export { sqlState } from './sql-executor.js';
-export type { SqlDatabase, SqlExecutor, SqlResult } from './sql-executor.js';
+export type { SqlDatabase, SqlExecutor, SqlResult, SqlSession } from './sql-executor.js';
+export { acquireLease, readLease, tryAcquireLease } from './lease.js';
+export type { Lease, LeaseOptions, LeaseRow } from './lease.js';

@@ -1,4 +1,8 @@
 import { BROKER_MIGRATION } from './broker-migration.js';
+import { DEAD_LETTER_MIGRATION } from './dead-letter-migration.js';
+import { LEASE_MIGRATION } from './lease-migration.js';
+import { OUTBOX_MIGRATION } from './outbox-migration.js';
+import { PROJECTION_EXTRAS_MIGRATION } from './projection-extras-migration.js';
 import { PROJECTION_MIGRATION } from './projection-migration.js';
 import type { SchemaNames } from './schema.js';
 
@@ -133,4 +137,8 @@ $fn$`,
   },
   BROKER_MIGRATION,
   PROJECTION_MIGRATION,
+  LEASE_MIGRATION,
+  OUTBOX_MIGRATION,
+  DEAD_LETTER_MIGRATION,
+  PROJECTION_EXTRAS_MIGRATION,
 ];

@@ -13,6 +13,14 @@ export interface SqlExecutor {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], name?: string): Promise<SqlResult<R>>;
 }
 
+/** A connection of its own, outside the pool, for session state such as advisory locks. */
+export interface SqlSession extends SqlExecutor {
+  /** Aborted when the connection ends: closed, terminated by the server, or lost. */
+  readonly ended: AbortSignal;
+  /** Ends the connection (and with it every session lock); idempotent. */
+  close(): Promise<void>;
+}
+
 export interface SqlDatabase extends SqlExecutor {
   readonly engine: 'postgres' | 'pglite';
   /** How many transactions can usefully run at once (the pool size; 1 for PGlite). */
@@ -21,6 +29,11 @@ export interface SqlDatabase extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** LISTEN on `channel`; survives reconnects where the driver can. Returns the unlisten function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Opens a dedicated connection (server driver only). PGlite has a single session shared by the
+   * whole process, so it leaves this undefined and callers fall back to row-based coordination.
+   */
+  readonly openSession?: () => Promise<SqlSession>;
   /** Closes connections; idempotent. A database passed in by the caller is left open. */
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { AdapterError, InvalidOptionsError } from '@causeway/core';
-import type { SqlDatabase, SqlExecutor, SqlResult } from '../sql-executor.js';
+import type { SqlDatabase, SqlExecutor, SqlResult, SqlSession } from '../sql-executor.js';
 
 export interface PgDatabaseOptions {
   /** postgres://… ; ignored when `pool` is given. Default: PG* environment variables. */
@@ -30,6 +30,7 @@ export function createPgDatabase(options: PgDatabaseOptions = {}): SqlDatabase {
   // An idle client's error (server restart) must not crash the process; the pool drops that client.
   pool.on('error', () => undefined);
   const listeners = new Set<PgListener>();
+  const sessions = new Set<SqlSession>();
   let closed = false;
 
   const wrap = (e: unknown): never => {
@@ -87,11 +88,46 @@ export function createPgDatabase(options: PgDatabaseOptions = {}): SqlDatabase {
         await listener.stop();
       };
     },
+    async openSession() {
+      if (closed) throw new AdapterError('postgres', 'the database is closed');
+      const session = await openPgSession(pool.options);
+      sessions.add(session);
+      session.ended.addEventListener('abort', () => sessions.delete(session), { once: true });
+      return session;
+    },
     async close() {
       if (closed) return;
       closed = true;
       await Promise.all([...listeners].map((l) => l.stop()));
+      await Promise.all([...sessions].map((s) => s.close()));
       if (ownsPool) await pool.end();
+    },
+  };
+}
+
+/** A client of its own (not from the pool): its session state lives exactly as long as it does. */
+async function openPgSession(config: pg.PoolConfig): Promise<SqlSession> {
+  const client = new pg.Client(config);
+  const ended = new AbortController();
+  client.on('error', () => ended.abort());
+  client.on('end', () => ended.abort());
+  try {
+    await client.connect();
+  } catch (e) {
+    ended.abort();
+    throw new AdapterError('postgres', e instanceof Error ? e.message : String(e), { cause: e });
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    ended: ended.signal,
+    async query<R>(sql: string, params: readonly unknown[] = []) {
+      const r = await client.query({ text: sql, values: params as unknown[] });
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+    },
+    close() {
+      ended.abort();
+      closing ??= client.end().catch(() => undefined);
+      return closing;
     },
   };
 }
