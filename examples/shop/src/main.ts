@@ -1,55 +1,92 @@
-import { ALL_TENANTS, createCommandHandler, startCorrelation, uuidv7, type StreamRef } from '@causeway/core';
-import { openEmbeddedEventStore } from '@causeway/postgres';
-import { orderDecider, OrderRuleError, type OrderCommand } from './order/order-decider.js';
+import { startShopServer } from './http/shop-server.js';
+import { CatalogRuleError } from './catalog/catalog-decider.js';
+import { PRODUCT_SEED } from './catalog/product-seed.js';
+import { openShop } from './shop.js';
 
 /**
- * The shop, first glimpse: the order service on the embedded store (PostgreSQL in process, in
- * ./.data), no server and no configuration. Places a few orders through the decider and prints
- * their streams. Run it twice: the store keeps what earlier runs wrote.
+ * The shop, end to end on the embedded store (PostgreSQL in process, in ./.data): the catalogue
+ * seeded, the HTTP API on loopback, a few orders placed through it, and the read models'
+ * answers printed. Run it twice: the store keeps what earlier runs wrote, and the read models are
+ * rebuilt from it. `SHOP_SERVE=1` keeps the server running; `SHOP_PORT` picks its port.
  */
 const dataDir = process.env.CAUSEWAY_SHOP_DATA ?? new URL('../.data/store', import.meta.url).pathname;
-const store = await openEmbeddedEventStore({ dataDir, producer: 'shop.orders' });
-const orders = createCommandHandler({ store, decider: orderDecider, streamType: 'order' });
-const tenantId = 'demo-shop';
-const ref = (orderId: string): StreamRef => ({ tenantId, streamId: `order-${orderId}` });
+const port = Number(process.env.SHOP_PORT ?? 0);
+const tenant = 'demo-shop';
 
-async function send(command: OrderCommand): Promise<void> {
-  try {
-    const r = await orders.handle(ref(command.orderId), command, { correlation: startCorrelation() });
-    console.log(`  ${command.type.padEnd(11)} ${command.orderId.slice(-8)} -> ${r.state.status} (v${r.nextExpectedVersion})`);
-  } catch (e) {
-    if (!(e instanceof OrderRuleError)) throw e;
-    console.log(`  ${command.type.padEnd(11)} ${command.orderId.slice(-8)} refused: ${e.message}`);
-  }
+const shop = await openShop({ dataDir });
+const server = await startShopServer({ shop, port });
+let serving = false;
+
+async function call(method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { 'x-tenant-id': tenant, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const answer: any = await res.json(); // a demo: the shapes are printed, not checked
+  if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${answer.error?.message}`);
+  return answer;
 }
 
-try {
-  const [a, b, c] = [uuidv7(), uuidv7(), uuidv7()];
-  console.log(`Causeway shop on the embedded store (${dataDir})\n\nCommands:`);
-  await send({ type: 'PlaceOrder', orderId: a, customerId: 'ada', lines: [{ sku: 'KEYBOARD', quantity: 1, unitPrice: 89 }, { sku: 'CABLE', quantity: 2, unitPrice: 6 }] });
-  await send({ type: 'PlaceOrder', orderId: b, customerId: 'grace', lines: [{ sku: 'MONITOR', quantity: 2, unitPrice: 199 }] });
-  await send({ type: 'PlaceOrder', orderId: c, customerId: 'linus', lines: [{ sku: 'MOUSE', quantity: 1, unitPrice: 25 }] });
-  await send({ type: 'PayOrder', orderId: a, amount: 101, paymentId: 'pay-1' });
-  await send({ type: 'ShipOrder', orderId: a, carrier: 'DHL', trackingNumber: 'JD0146' });
-  await send({ type: 'ShipOrder', orderId: b, carrier: 'UPS', trackingNumber: '1Z999' });
-  await send({ type: 'CancelOrder', orderId: c, reason: 'customer changed their mind' });
+const money = (n: number): string => n.toFixed(2);
 
-  console.log('\nStreams:');
-  for (const id of [a, b, c]) {
-    const events = await store.readStream(ref(id));
-    console.log(`  order-${id}`);
-    for (const e of events) {
-      console.log(`    v${e.streamVersion} ${e.eventType.padEnd(21)} at ${e.recordedAt}  ${JSON.stringify(e.data)}`);
+try {
+  console.log(`Causeway shop on the embedded store (${dataDir})\nHTTP API at ${server.url} (tenant header x-tenant-id: ${tenant})\n`);
+
+  let added = 0;
+  for (const product of PRODUCT_SEED) {
+    try {
+      await shop.catalog(tenant, { type: 'AddProduct', ...product });
+      added++;
+    } catch (e) {
+      if (!(e instanceof CatalogRuleError)) throw e; // added by an earlier run
     }
   }
-  let total = 0;
-  for (let after = undefined as Parameters<typeof store.readAll>[0]['after']; ; ) {
-    const batch = await store.readAll({ tenantId: ALL_TENANTS, ...(after ? { after } : {}), limit: 1000 });
-    if (batch.events.length === 0) break;
-    total += batch.events.length;
-    after = batch.next;
+  console.log(`Catalogue: ${added} of ${PRODUCT_SEED.length} products added (the rest were already there)\n\nCommands over HTTP:`);
+
+  const place = (customerId: string, lines: Array<[string, number, number]>) =>
+    call('POST', '/orders', { customerId, lines: lines.map(([sku, quantity, unitPrice]) => ({ sku, quantity, unitPrice })) });
+  const a = await place('ada', [['KB-MECH-87', 1, 89], ['CB-USBC-1M', 2, 9]]);
+  const b = await place('grace', [['MN-4K-27', 2, 329]]);
+  const c = await place('ada', [['MS-ERGO-10', 1, 45]]);
+  const steps = [
+    a,
+    b,
+    c,
+    await call('POST', `/orders/${a.orderId}/pay`, { amount: 107, paymentId: `pay-${a.orderId.slice(-6)}` }),
+    await call('POST', `/orders/${a.orderId}/ship`, { carrier: 'DHL', trackingNumber: 'JD0146' }),
+    await call('POST', `/orders/${c.orderId}/cancel`, { reason: 'customer changed their mind' }),
+  ];
+  for (const s of steps) console.log(`  order ${s.orderId.slice(-8)} -> ${s.status.padEnd(9)} v${s.version} at log position ${s.position}`);
+  const last = steps[steps.length - 1].position as string;
+
+  console.log(`\nRead models (each GET passes ?after=${last}, so it waits until the projection has the writes):`);
+  const summary = await call('GET', `/orders/${a.orderId}?after=${last}`);
+  console.log(`  GET /orders/${a.orderId.slice(-8)}: ${summary.status}, ${summary.itemCount} items, total ${money(summary.total)}, paid ${money(summary.paid)}, shipped ${summary.shippedAt} by ${summary.carrier}`);
+  for (const customer of ['ada', 'grace']) {
+    const list = await call('GET', `/customers/${customer}/orders?limit=3&after=${last}`);
+    const counts = Object.entries(list.byStatus).map(([k, v]) => `${v} ${k}`).join(', ');
+    console.log(`  GET /customers/${customer}/orders: ${list.orderCount} order${list.orderCount === 1 ? '' : 's'} (${counts}); ordered ${money(list.amountOrdered)}, paid ${money(list.amountPaid)}`);
+    for (const o of list.orders) console.log(`      ${o.orderId.slice(-8)} ${o.status.padEnd(9)} ${money(o.total).padStart(8)}  ${o.placedAt}`);
   }
-  console.log(`\nThe store holds ${total} events in all (earlier runs included).`);
+  for (const q of ['mechanical keyboard', 'usb-c', 'ergonomic', '"desk mat" or headphones']) {
+    const found = await call('GET', `/products/search?q=${encodeURIComponent(q)}&limit=3&after=${last}`);
+    const hits = found.hits.map((h: { name: string; rank: number }) => `${h.name} (${h.rank.toFixed(3)})`).join(', ');
+    console.log(`  GET /products/search?q=${q}: ${hits || 'nothing'}`);
+  }
+
+  if (process.env.SHOP_SERVE === '1') {
+    serving = true;
+    console.log(`\nServing at ${server.url} until Ctrl-C, e.g.\n  curl -H 'x-tenant-id: ${tenant}' '${server.url}/products/search?q=keyboard'`);
+    const stop = (): void => {
+      void server.close().then(() => shop.close());
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  }
 } finally {
-  await store.close();
+  if (!serving) {
+    await server.close();
+    await shop.close();
+  }
 }

@@ -95,6 +95,8 @@ export { LOG_START, comparePositions, formatPosition, parsePosition } from './po
 export { CheckpointConflictError, defineProjection } from './projection.js';
 export type { CheckpointStore, Projection, ProjectionHandler, ProjectionKey } from './projection.js';
 export type { CloseOptions, Publisher } from './publisher.js';
+export { createQueryBus, defineQuery, isUnknownQueryError, UnknownQueryError } from './query-bus.js';
+export type { AskQueryOptions, Query, QueryBus, QueryBusOptions, QueryHandler, RegisterQueryOptions, WaitForPosition } from './query-bus.js';
 export { DEFAULT_MAX_EVENT_BYTES, MAX_EVENTS_PER_APPEND, prepareAppend } from './prepare-append.js';
 export type { PrepareOptions, PreparedEvent } from './prepare-append.js';
 export {
