@@ -22,14 +22,42 @@ export { deliveries } from './delivery-stream.js';
 export type { DeliveryStream } from './delivery-stream.js';
 export { deadLetter, InMemoryDeadLetterSink } from './consumer/dead-letter.js';
 export type { DeadLetter, DeadLetterOptions, DeadLetterSink } from './consumer/dead-letter.js';
+export { DEAD_LETTER_STATUSES, validateDeadLetterFilter, validateOperatorNote, validatePageRequest } from './consumer/dead-letter-queue.js';
+export type {
+  DeadLetterAction,
+  DeadLetterActionResult,
+  DeadLetterDetail,
+  DeadLetterFilter,
+  DeadLetterGroup,
+  DeadLetterHistoryEntry,
+  DeadLetterPage,
+  DeadLetterPageRequest,
+  DeadLetterQueue,
+  DeadLetterReplayResult,
+  DeadLetterStatus,
+  DeadLetterSummary,
+  OperatorNote,
+} from './consumer/dead-letter-queue.js';
+export { checkRetention, DEFAULT_DEDUP_RETENTION_MS } from './consumer/dedup-retention.js';
 export { deduplicate, InMemoryDedupLedger } from './consumer/deduplicate.js';
 export type { DedupKey, DedupLedger, DeduplicateOptions } from './consumer/deduplicate.js';
 export { fingerprint, isPermanentFailure, isRetriesExhaustedError, PermanentError, RetriesExhaustedError } from './consumer/failures.js';
 export { pipeline } from './consumer/handler-pipeline.js';
 export type { Middleware } from './consumer/handler-pipeline.js';
+export { isReplayDelivery, replayDeadLetters } from './consumer/replay-dead-letters.js';
+export type {
+  DeadLetterReplayer,
+  DeadLetterReplaySource,
+  ReplayDeadLettersOptions,
+  ReplayError,
+  ReplayItem,
+  ReplayOutcome,
+} from './consumer/replay-dead-letters.js';
 export { requireTenant } from './consumer/require-tenant.js';
-export { retry, retryDelay } from './consumer/retry.js';
+export { retry, retryDelay, retryHorizonMs } from './consumer/retry.js';
 export type { RetryPolicy } from './consumer/retry.js';
+export { isParkingFullError, ParkingFullError, sequenced } from './consumer/sequenced.js';
+export type { KeyParking, ParkOutcome, SequencedOptions } from './consumer/sequenced.js';
 export { createCommandHandler } from './command-handler.js';
 export type { CommandHandler, CommandHandlerOptions, HandleOptions, HandleResult } from './command-handler.js';
 export type { Decider, DomainEvent } from './decider.js';

@@ -12,7 +12,9 @@ export type Middleware = (next: DeliveryHandler) => DeliveryHandler;
  *
  *     pipeline(handler, deadLetter(sink, { consumer }), retry(policy), requireTenant(allowed))
  *
- * deadLetter outermost (it catches what retry gives up on), retry around the work.
+ * deadLetter outermost (it catches what retry gives up on), retry around the work. In sequenced
+ * mode, sequenced(parking, { consumer }) goes before deadLetter. The same handler is what
+ * replayDeadLetters() feeds replayed and released messages to.
  */
 export function pipeline(handler: DeliveryHandler, ...middleware: readonly Middleware[]): DeliveryHandler {
   return middleware.reduceRight<DeliveryHandler>((next, wrap) => wrap(next), handler);

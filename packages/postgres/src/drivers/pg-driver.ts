@@ -66,7 +66,12 @@ export function createPgDatabase(options: PgDatabaseOptions = {}): SqlDatabase {
           },
         };
         const result = await fn(tx);
-        await client.query('COMMIT');
+        const done = await client.query('COMMIT');
+        // A statement failed and the caller caught its error: PostgreSQL answers COMMIT with a
+        // ROLLBACK and no error. Reporting success would ack work that was never stored.
+        if (done.command === 'ROLLBACK') {
+          throw new AdapterError('postgres', 'transaction rolled back at COMMIT: a statement in it failed and its error was caught');
+        }
         return result;
       } catch (e) {
         try {
