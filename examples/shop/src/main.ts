@@ -1,13 +1,16 @@
 import { startShopServer } from './http/shop-server.js';
 import { CatalogRuleError } from './catalog/catalog-decider.js';
 import { PRODUCT_SEED } from './catalog/product-seed.js';
+import { runDeliveryDemo } from './delivery-demo.js';
 import { openShop } from './shop.js';
 
 /**
  * The shop, end to end on the embedded store (PostgreSQL in process, in ./.data): the catalogue
  * seeded, the HTTP API on loopback, a few orders placed through it, and the read models'
- * answers printed. Run it twice: the store keeps what earlier runs wrote, and the read models are
- * rebuilt from it. `SHOP_SERVE=1` keeps the server running; `SHOP_PORT` picks its port.
+ * answers printed; then delivery: the order events published through the event-log relay, the
+ * notification service's emails, and a poison message dead-lettered, fixed and replayed. Run it
+ * twice: the store keeps what earlier runs wrote, and the read models are rebuilt from it.
+ * `SHOP_SERVE=1` keeps the server running; `SHOP_PORT` picks its port.
  */
 const dataDir = process.env.CAUSEWAY_SHOP_DATA ?? new URL('../.data/store', import.meta.url).pathname;
 const port = Number(process.env.SHOP_PORT ?? 0);
@@ -42,7 +45,11 @@ try {
       if (!(e instanceof CatalogRuleError)) throw e; // added by an earlier run
     }
   }
-  console.log(`Catalogue: ${added} of ${PRODUCT_SEED.length} products added (the rest were already there)\n\nCommands over HTTP:`);
+  console.log(`Catalogue: ${added} of ${PRODUCT_SEED.length} products added (the rest were already there)`);
+  for (const customer of ['ada', 'grace']) await call('PUT', `/customers/${customer}/email`, { email: `${customer}@example.com` });
+  // A customer new in every run, whose address nobody registered: the notification service cannot email them.
+  const newcomer = `newcomer-${Date.now().toString(36)}`;
+  console.log(`Email addresses on file for ada and grace (PUT /customers/:id/email); none for ${newcomer}\n\nCommands over HTTP:`);
 
   const place = (customerId: string, lines: Array<[string, number, number]>) =>
     call('POST', '/orders', { customerId, lines: lines.map(([sku, quantity, unitPrice]) => ({ sku, quantity, unitPrice })) });
@@ -57,6 +64,8 @@ try {
     await call('POST', `/orders/${a.orderId}/ship`, { carrier: 'DHL', trackingNumber: 'JD0146' }),
     await call('POST', `/orders/${c.orderId}/cancel`, { reason: 'customer changed their mind' }),
   ];
+  const poison = await place(newcomer, [['MS-PAD-12', 1, 25]]);
+  steps.push(poison);
   for (const s of steps) console.log(`  order ${s.orderId.slice(-8)} -> ${s.status.padEnd(9)} v${s.version} at log position ${s.position}`);
   const last = steps[steps.length - 1].position as string;
 
@@ -74,6 +83,18 @@ try {
     const hits = found.hits.map((h: { name: string; rank: number }) => `${h.name} (${h.rank.toFixed(3)})`).join(', ');
     console.log(`  GET /products/search?q=${q}: ${hits || 'nothing'}`);
   }
+
+  await runDeliveryDemo({
+    shop,
+    call,
+    tenant,
+    expected: [
+      { orderId: a.orderId, emails: 2 }, // placed, shipped
+      { orderId: b.orderId, emails: 1 },
+      { orderId: c.orderId, emails: 1 }, // cancelled afterwards: no email for that
+    ],
+    poison: { orderId: poison.orderId, customerId: newcomer },
+  });
 
   if (process.env.SHOP_SERVE === '1') {
     serving = true;

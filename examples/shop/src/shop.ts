@@ -5,22 +5,30 @@ import {
   type CausationContext,
   type Decider,
   type DomainEvent,
+  type DeadLetterQueue,
   type HandleResult,
   type LogPosition,
+  type Publisher,
   type QueryBus,
   type StreamRef,
+  type Subscriber,
 } from '@causeway/core';
 import {
   createPGliteDatabase,
   createPostgresEventStore,
+  createPostgresPublisher,
+  createPostgresSubscriber,
   createProjectionRunner,
   type PostgresEventStore,
   type ProjectionRunner,
+  type Relay,
   type SqlDatabase,
 } from '@causeway/postgres';
 import { catalogDecider, type CatalogCommand } from './catalog/catalog-decider.js';
 import { expectingVersion } from './expected-version.js';
+import { startNotificationService, type NotificationService, type NotificationServiceOptions } from './notification/notification-service.js';
 import { orderDecider, type OrderCommand, type OrderStatus } from './order/order-decider.js';
+import { startOrderRelay } from './order/order-relay.js';
 import { customerOrdersReadModel } from './read-models/customer-orders.js';
 import { orderSummaryReadModel } from './read-models/order-summary.js';
 import { productSearchReadModel } from './read-models/product-search.js';
@@ -37,8 +45,18 @@ export interface ShopOptions {
   readonly readSchema?: string;
   /** Bound on a read-your-writes wait (a query asked with `afterPosition`). Default 5000 ms. */
   readonly readYourWritesTimeoutMs?: number;
-  /** The runners' fallback poll when no NOTIFY arrives. Default 1000 ms. */
+  /** Fallback poll of the read-model runners, the order relay and the broker's subscriber when no NOTIFY arrives. Default 1000 ms. */
   readonly pollIntervalMs?: number;
+  /**
+   * The broker the order service publishes to and the notification service consumes from. The
+   * shop leaves a given broker open at close. Default: the PostgreSQL broker in the shop's own
+   * database (tables in `storeSchema`), so the whole shop runs embedded with nothing to set up.
+   */
+  readonly broker?: { readonly publisher: Publisher; readonly subscriber: Subscriber };
+  /** Schema of the notification service's tables. Default 'notification'. */
+  readonly notificationSchema?: string;
+  /** Tuning of the notification service (tenants served, retries, concurrency, replay poll, extra middleware). Default: its own defaults. */
+  readonly notifications?: Pick<NotificationServiceOptions, 'servesTenant' | 'retry' | 'concurrency' | 'replayPollMs' | 'middleware' | 'onError'>;
 }
 
 /** What a command did: the stream's version after it, and where its last event sits in the log. */
@@ -64,9 +82,18 @@ export interface Shop {
   /** Answers the read models' queries; `afterPosition` waits for the read model that answers. */
   readonly queries: QueryBus;
   readonly runners: Readonly<Record<ReadModelName, ProjectionRunner>>;
+  /** Publishes the order events from the event log to the broker (topic `shop.orders`). */
+  readonly orderRelay: Relay;
+  /** Emails customers about their orders; consumes `shop.orders` as group `notifications`. */
+  readonly notifications: NotificationService;
+  /** The dead-letter queue's operations (the notification service's letters live there). */
+  readonly deadLetters: DeadLetterQueue;
   order(tenantId: string, command: OrderCommand, options?: CommandOptions): Promise<CommandOutcome<OrderStatus>>;
   catalog(tenantId: string, command: CatalogCommand, options?: CommandOptions): Promise<CommandOutcome<'listed'>>;
-  /** Stops the runners (each finishes its batch), then closes the store and the database it opened. */
+  /**
+   * Stops the order relay, the notification service (in-flight handlers drain), the broker it
+   * opened and the runners (each finishes its batch), then closes the store and the database it opened.
+   */
   close(): Promise<void>;
 }
 
@@ -78,7 +105,14 @@ export async function openShop(options: ShopOptions = {}): Promise<Shop> {
   const db = options.db ?? (await createPGliteDatabase(options.dataDir === undefined ? {} : { dataDir: options.dataDir }));
   const runners: Partial<Record<ReadModelName, ProjectionRunner>> = {};
   let store: PostgresEventStore | null = null;
+  let publisher: Publisher | null = null;
+  let subscriber: Subscriber | null = null;
+  let orderRelay: Relay | null = null;
+  let notifications: NotificationService | null = null;
   const close = async (): Promise<void> => {
+    await orderRelay?.stop();
+    await notifications?.close();
+    if (options.broker === undefined) await Promise.all([subscriber?.close(), publisher?.close()]);
     await Promise.all(Object.values(runners).map((r) => r.stop()));
     if (store) await store.close();
     if (ownsDb) await db.close();
@@ -109,11 +143,30 @@ export async function openShop(options: ShopOptions = {}): Promise<Shop> {
     }
     const openStore = store;
 
+    // Delivery: the order service's events go out through the event-log relay (see order-relay.ts);
+    // the notification service consumes them with dedup, retries and a dead-letter queue.
+    const pollIntervalMs = options.pollIntervalMs ?? 1000;
+    publisher = options.broker?.publisher ?? (await createPostgresPublisher({ db, schema, migrate: false }));
+    subscriber = options.broker?.subscriber ?? (await createPostgresSubscriber({ db, schema, migrate: false, pollIntervalMs }));
+    notifications = await startNotificationService({
+      db,
+      subscriber,
+      causewaySchema: schema,
+      ...(options.notificationSchema === undefined ? {} : { schema: options.notificationSchema }),
+      ...options.notifications,
+    });
+    orderRelay = startOrderRelay({ db, store, publisher, schema, pollIntervalMs });
+    orderRelay.done.catch(() => undefined); // the relay reports its own failures on stderr
+    const openNotifications = notifications;
+
     return {
       store: openStore,
       db,
       queries,
       runners: runners as Record<ReadModelName, ProjectionRunner>,
+      orderRelay,
+      notifications: openNotifications,
+      deadLetters: openNotifications.deadLetters,
       async order(tenantId, command, commandOptions = {}) {
         const r = await handle(openStore, orderDecider, 'order', orderStream(tenantId, command.orderId), command, commandOptions);
         return outcome(r, r.state.status);

@@ -1,7 +1,7 @@
 import { createPgDatabase, type SqlDatabase } from '@causeway/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRODUCT_SEED } from '../src/catalog/product-seed.js';
-import { startTestShop, type TestShop } from './support.js';
+import { startTestShop, waitUntil, type TestShop } from './support.js';
 
 /**
  * The same shop on the PostgreSQL server (the `pg` driver) instead of PGlite: the read models'
@@ -12,6 +12,7 @@ const REQUIRE = process.env.CAUSEWAY_REQUIRE_SERVICES === '1';
 const suffix = `${process.pid}_${Date.now().toString(36)}`;
 const storeSchema = `shop_store_${suffix}`;
 const readSchema = `shop_read_${suffix}`;
+const notificationSchema = `shop_notify_${suffix}`;
 
 async function reachable(db: SqlDatabase): Promise<boolean> {
   if (REQUIRE) return true; // run and fail loudly
@@ -31,12 +32,13 @@ const suite = available ? describe : describe.skip;
 suite('shop on the PostgreSQL server', () => {
   let t: TestShop;
   beforeAll(async () => {
-    t = await startTestShop({ shop: { db, storeSchema, readSchema } });
+    t = await startTestShop({ shop: { db, storeSchema, readSchema, notificationSchema } });
   });
   afterAll(async () => {
     await t?.close();
     await db.query(`DROP SCHEMA IF EXISTS "${storeSchema}" CASCADE`).catch(() => undefined);
     await db.query(`DROP SCHEMA IF EXISTS "${readSchema}" CASCADE`).catch(() => undefined);
+    await db.query(`DROP SCHEMA IF EXISTS "${notificationSchema}" CASCADE`).catch(() => undefined);
     await db.close();
   });
 
@@ -55,6 +57,27 @@ suite('shop on the PostgreSQL server', () => {
     expect(list.body).toMatchObject({ orderCount: 2, byStatus: { paid: 1, cancelled: 1, placed: 0 }, amountOrdered: 25, amountPaid: 25 });
     expect(list.body.orders.map((o: { orderId: string }) => o.orderId)).toEqual(['o-2', 'o-1']);
     expect((await t.call('GET', `/orders/o-1?after=${paid.body.position}`, { tenant: 'pg-b' })).status).toBe(404);
+  });
+
+  it('notifications: relayed through the broker in the same database, sent once; the poison order is dead-lettered, then replayed', async () => {
+    const tenant = 'pg-n';
+    expect((await t.call('PUT', '/customers/ada/email', { tenant, body: { email: 'ada@example.com' } })).status).toBe(200);
+    const line = [{ sku: 'X1', quantity: 1, unitPrice: 10 }];
+    await t.call('POST', '/orders', { tenant, body: { orderId: 'n-1', customerId: 'ada', lines: line } });
+    await t.call('POST', '/orders', { tenant, body: { orderId: 'n-2', customerId: 'nobody', lines: line } });
+    await waitUntil(async () => (await t.shop.notifications.sent(tenant)).length === 1 && (await t.shop.deadLetters.list({ tenantId: tenant })).items.length === 1, 'one email and one dead letter');
+    const [letter] = (await t.shop.deadLetters.list({ tenantId: tenant })).items;
+    expect(letter).toMatchObject({ key: 'order-n-2', reason: 'permanent', errorClass: 'UnknownRecipientError', status: 'dead' });
+
+    await t.shop.notifications.registerEmail(tenant, 'nobody', 'nobody@example.com');
+    expect((await t.shop.deadLetters.replay({ ids: [letter?.id as string] }, { by: 'test', reason: 'registered' })).ids).toEqual([letter?.id]);
+    await t.shop.notifications.replayer.drain();
+    await waitUntil(async () => (await t.shop.deadLetters.inspect(letter?.id as string))?.status === 'replayed', 'the replay');
+    const sent = await t.shop.notifications.sent(tenant);
+    expect(sent.map((e) => [e.orderId, e.email])).toEqual([
+      ['n-1', 'ada@example.com'],
+      ['n-2', 'nobody@example.com'],
+    ]);
   });
 
   it('product search ranks with full-text search, per tenant', async () => {

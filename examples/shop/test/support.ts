@@ -47,3 +47,15 @@ export async function startTestShop(options: { shop?: ShopOptions; server?: Omit
     },
   };
 }
+
+/**
+ * Polls `condition` until it holds, or fails naming `what` after `timeoutMs`: tests wait for
+ * asynchronous work (relay, broker, consumer) this way, never with a fixed sleep.
+ */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -14,5 +14,8 @@ export type OrderCancelled = DomainEvent<'shop.order.cancelled', { orderId: stri
 
 export type OrderEvent = OrderPlaced | OrderPaid | OrderShipped | OrderCancelled;
 
+/** The broker topic the order service publishes its events to (key: the order's stream id, so per-order order holds). */
+export const ORDER_TOPIC = 'shop.orders';
+
 /** Every event type the order service emits; a test checks each against the naming rule. */
 export const ORDER_EVENT_TYPES: readonly OrderEvent['eventType'][] = ['shop.order.placed', 'shop.order.paid', 'shop.order.shipped', 'shop.order.cancelled'];

@@ -15,7 +15,7 @@ export interface Reply {
 }
 
 export interface Route {
-  readonly method: 'GET' | 'POST' | 'PATCH';
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'PUT';
   /** Literal segments and `:name` parameters, e.g. `/orders/:orderId/pay`. */
   readonly path: string;
   handle(ctx: RequestContext): Promise<Reply>;

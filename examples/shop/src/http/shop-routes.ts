@@ -20,7 +20,7 @@ import type { Reply, RequestContext, Route } from './router.js';
 export const TENANT_HEADER = 'x-tenant-id';
 
 /** The tenant every request acts for; every read and write is scoped to it. */
-function tenantOf(req: IncomingMessage): string {
+export function tenantOf(req: IncomingMessage): string {
   const value = req.headers[TENANT_HEADER];
   const problem = tenantIdProblem(value);
   if (problem !== null) throw invalidInput([{ field: TENANT_HEADER, message: `header ${problem}` }]);
@@ -49,7 +49,7 @@ function readOptions(url: URL, input: InputReader): AskQueryOptions {
   return afterPosition === null ? {} : { afterPosition };
 }
 
-function limitOf(url: URL, input: InputReader, fallback: number): number {
+export function limitOf(url: URL, input: InputReader, fallback: number): number {
   const text = url.searchParams.get('limit');
   if (text === null) return fallback;
   return input.number(/^\d{1,4}$/.test(text) ? Number(text) : text, 'limit', { min: 1, max: 100, integer: true });

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Shop } from '../shop.js';
 import { toHttpError } from './http-error.js';
 import { createRouter, type Reply } from './router.js';
+import { notificationRoutes } from './notification-routes.js';
 import { shopRoutes } from './shop-routes.js';
 
 export interface ShopServerOptions {
@@ -36,7 +37,7 @@ export async function startShopServer(options: ShopServerOptions): Promise<ShopS
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new InvalidOptionsError(`port must be an integer from 0 to 65535; got ${String(port)}`);
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) throw new InvalidOptionsError(`maxBodyBytes must be an integer >= 1; got ${String(maxBodyBytes)}`);
   const report = options.onError ?? reportToStderr;
-  const route = createRouter(shopRoutes({ shop: options.shop, maxBodyBytes }));
+  const route = createRouter([...shopRoutes({ shop: options.shop, maxBodyBytes }), ...notificationRoutes({ shop: options.shop, maxBodyBytes })]);
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let reply: Reply;
