@@ -139,7 +139,14 @@ async function attempt(r: Resolved): Promise<Lease | null> {
       const fence = (await claimRow(session, r, 'pg_backend_pid()', false)) as string;
       return new HeldLease(r, fence, session);
     }
-    await endStaleHolder(session, r);
+    if (await endStaleHolder(session, r)) {
+      // Its lock goes with its session: take it as soon as the server frees it, before the
+      // ended holder (now a standby) tries again, or the two would hand the lease back and forth.
+      for (let i = 0; i < 100; i++) {
+        if (await tryAdvisoryLock(session, r)) return new HeldLease(r, (await claimRow(session, r, 'pg_backend_pid()', false)) as string, session);
+        await sleep(10, undefined);
+      }
+    }
     await session.close();
     return null;
   } catch (e) {
@@ -162,9 +169,9 @@ async function tryAdvisoryLock(session: SqlSession, r: Resolved): Promise<boolea
  * (paused, wedged): end its session, so its lock is freed and its writes fail the fence check.
  * The pid must still hold this very lock, so a recycled pid is never touched.
  */
-async function endStaleHolder(session: SqlSession, r: Resolved): Promise<void> {
-  await session.query(
-    `SELECT pg_terminate_backend(l.backend_pid)
+async function endStaleHolder(session: SqlSession, r: Resolved): Promise<boolean> {
+  const { rows } = await session.query<{ ended: boolean }>(
+    `SELECT pg_terminate_backend(l.backend_pid) AS ended
        FROM ${r.names.schema}.leases l
       WHERE l.name = $3 AND l.expires_at < clock_timestamp() AND l.backend_pid IS NOT NULL
         AND EXISTS (SELECT 1 FROM pg_locks k
@@ -173,6 +180,7 @@ async function endStaleHolder(session: SqlSession, r: Resolved): Promise<void> {
                        AND k.objid = (hashtext($2)::bigint & 4294967295)::oid)`,
     [...lockKeys(r), r.name],
   );
+  return rows.some((x) => x.ended);
 }
 
 /** Writes the row with a new fence; with `onlyIfFree`, only when the row is expired or ours. */

@@ -17,6 +17,7 @@ import {
   type AppendResult,
   type EventStore,
   type NewEvent,
+  type Projection,
   type ReadAllOptions,
   type ReadAllResult,
   type ReadStreamOptions,
@@ -31,6 +32,7 @@ import { AppendCoalescer, type CoalescerOptions } from './append-coalescer.js';
 import { compareStreams, toOutcome, type AppendOutcome, type AppendRequest, type AppendRow, type EventColumns, type StreamState } from './append-outcome.js';
 import { eventStoreSql, type EventStoreSql } from './event-store-sql.js';
 import { rowToEvent, type EventRow } from './event-rows.js';
+import { inlineProjections, type InlineProjectionHook } from './inline-projections.js';
 import { migrate } from './migrate.js';
 import { schemaNames, type SchemaNames } from './schema.js';
 import { sqlState, type SqlDatabase, type SqlExecutor } from './sql-executor.js';
@@ -52,6 +54,8 @@ export interface PostgresEventStoreOptions {
   readonly migrate?: boolean;
   /** Close `db` when the store closes. Default false. */
   readonly ownsDatabase?: boolean;
+  /** Projections applied inside each append's transaction (see inline-projections.ts). Default none. */
+  readonly inlineProjections?: readonly Projection<SqlExecutor>[];
 }
 
 const EXPECTED_CODE = { any: -1, no_stream: -2, exists: -3 } as const;
@@ -77,6 +81,7 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
   private readonly coalescer: AppendCoalescer<AppendRequest, AppendOutcome> | null;
   private readonly wakes: WakeHub;
   private readonly sql: EventStoreSql;
+  private readonly inline: InlineProjectionHook | null;
   private closed = false;
 
   constructor(private readonly options: PostgresEventStoreOptions) {
@@ -87,6 +92,7 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     this.allowAnyTypeName = options.allowAnyTypeName ?? false;
     if (!Number.isInteger(this.maxEventBytes) || this.maxEventBytes < 1) throw new InvalidOptionsError('maxEventBytes must be a positive integer');
     this.sql = eventStoreSql(this.names);
+    this.inline = inlineProjections(options.inlineProjections ?? []);
     const c = options.coalesce;
     if (c === false || this.db.maxConcurrency === 1) {
       // PGlite runs one transaction at a time: coalescing would only add a queue in front of its own.
@@ -256,8 +262,22 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     if (this.closed) throw new InvalidOptionsError('the event store is closed');
   }
 
+  /** The appends' write, plus the inline projections in the same transaction when there are any. */
+  private runBatch(executor: SqlExecutor, requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
+    const inline = this.inline;
+    if (inline === null) return this.writeBatch(executor, requests);
+    const run = async (tx: SqlExecutor): Promise<AppendOutcome[]> => {
+      const outcomes = await this.writeBatch(tx, requests);
+      const written = outcomes.flatMap((o) => ('result' in o ? o.result.events : []));
+      if (written.length > 0) await inline(written, tx);
+      return outcomes;
+    };
+    // `executor` is the pool itself unless the caller's beforeCommit already opened a transaction.
+    return executor === this.db ? this.db.transaction(run) : run(executor);
+  }
+
   /** One call of append_batch for many independent appends; one outcome per request, in order. */
-  private async runBatch(executor: SqlExecutor, requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
+  private async writeBatch(executor: SqlExecutor, requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
     // Lock streams in one global order so two batches rarely deadlock (a deadlock fails the batch,
     // and the coalescer then runs each append alone). A batch never holds two appends to one stream.
     const order = requests.map((_, i) => i);

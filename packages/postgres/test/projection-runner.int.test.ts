@@ -8,18 +8,10 @@ import {
   type Projection,
   type StreamRef,
 } from '@causeway/core';
-import {
-  createPGliteDatabase,
-  createPgDatabase,
-  createPostgresEventStore,
-  createProjectionRunner,
-  type PostgresEventStore,
-  type ProjectionRunner,
-  type SqlDatabase,
-  type SqlExecutor,
-} from '@causeway/postgres';
+import { createProjectionRunner, type PostgresEventStore, type ProjectionRunner, type SqlDatabase, type SqlExecutor } from '@causeway/postgres';
 import { describe, expect, it } from 'vitest';
-import { dropSchema, PG_URL, postgresAvailable, skipBecauseNoServer, uniqueSchema } from './support.js';
+import { openPgliteEnv, openPostgresEnv } from './fixtures/projection-fixtures.js';
+import { postgresAvailable, skipBecauseNoServer } from './support.js';
 
 /**
  * The async projection runner: handlers and checkpoint in one transaction per batch, fed from the
@@ -305,12 +297,14 @@ function runnerTests(engine: string, open: (label: string) => Promise<Env>): voi
       }
     });
 
-    it('two runners of one projection: one conflicts and stops, nothing is applied twice', async () => {
+    it('two runners of one projection without a lease: one conflicts and stops, nothing is applied twice', async () => {
       const env = await open('pre');
       await createReadModel(env, 'duo');
       const projection = countingProjection(env, 'duo', 1, 'duo');
       const errors: unknown[] = [];
-      const make = () => createProjectionRunner({ db: env.db, store: env.store, schema: env.schema, projection, batchSize: 4, onError: (e) => errors.push(e) });
+      // lease: false, so both run at once and the checkpoint lock alone keeps them apart
+      // (with the default lease one stands by instead: projection-lease.int.test.ts).
+      const make = () => createProjectionRunner({ db: env.db, store: env.store, schema: env.schema, projection, batchSize: 4, lease: false, onError: (e) => errors.push(e) });
       const [a, b] = await Promise.all([make(), make()]);
       try {
         const result = await env.store.append({ tenantId: 'duo', streamId: 's' }, Array.from({ length: 20 }, (_, i) => added(i)));
@@ -346,29 +340,10 @@ function runnerTests(engine: string, open: (label: string) => Promise<Env>): voi
   });
 }
 
-runnerTests('pglite', async () => {
-  const db = await createPGliteDatabase();
-  const store = await createPostgresEventStore({ db, ownsDatabase: true });
-  return { engine: 'pglite', db, schema: 'causeway', store, close: () => store.close() };
-});
+runnerTests('pglite', () => openPgliteEnv());
 
 if (await postgresAvailable()) {
-  runnerTests('postgres', async (label) => {
-    const schema = uniqueSchema(label);
-    const db = createPgDatabase({ connectionString: PG_URL, maxConnections: 16 });
-    const store = await createPostgresEventStore({ db, schema });
-    return {
-      engine: 'postgres',
-      db,
-      schema,
-      store,
-      async close() {
-        await store.close();
-        await db.close();
-        await dropSchema(schema);
-      },
-    };
-  });
+  runnerTests('postgres', (label) => openPostgresEnv(label, 16));
 } else {
   skipBecauseNoServer('projection runner on PostgreSQL');
 }
