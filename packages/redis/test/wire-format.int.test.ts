@@ -109,6 +109,8 @@ if (await redisAvailable()) {
       const [m] = keyedMessages(1, 1);
       await publisher().publish(topic, [m as Message]);
       await waitFor(() => c.received.length === 1 && c.received[0]?.delivery.settled === true, 10_000, 'the nack');
+      // settled turns true when nack() is called; its ZADD may still be on its way.
+      await waitFor(async () => (await raw.zCard(delayKey(prefix, topic, 'g'))) === 1, 900, 'the delay-set entry');
       const delayed = await raw.zRangeWithScores(delayKey(prefix, topic, 'g'), 0, -1);
       expect(delayed.map((d) => d.value)).toEqual([c.received[0]?.delivery.brokerId]);
       const pending = await raw.xPendingRange(streamKey(prefix, topic), 'g', '-', '+', 10);
