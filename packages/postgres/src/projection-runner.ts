@@ -27,7 +27,15 @@ import { PostgresCheckpointStore } from './postgres-checkpoint-store.js';
 import { applyBatchWithPolicy, type BatchContext } from './projection-batch.js';
 import { projectionLeaseName } from './projection-health.js';
 import { watchProjectionLag } from './projection-lag-watch.js';
+import { schemaNames } from './schema.js';
 import type { SqlDatabase, SqlExecutor } from './sql-executor.js';
+
+/** An event named by its stream and version (an append's `nextExpectedVersion`), for waitFor. */
+export interface StreamVersion {
+  readonly tenantId: string;
+  readonly streamId: string;
+  readonly version: number;
+}
 
 export interface ProjectionRunnerOptions {
   /** The database holding the store, the checkpoint table and the read model's tables. */
@@ -98,9 +106,11 @@ export interface ProjectionRunner {
   /**
    * Read-your-writes: resolves once the checkpoint is at or past `position` (e.g. an append's
    * `position`). Rejects with TimeoutError after `timeoutMs`, or with the runner's error (or
-   * ClosedError) if it stops first. A standby runner watches the stored checkpoint.
+   * ClosedError) if it stops first. A standby runner watches the stored checkpoint. Given
+   * `{ tenantId, streamId, version }` instead, it waits for that event's position (the event
+   * must be committed; InvalidOptionsError names it otherwise).
    */
-  waitFor(position: LogPosition, timeoutMs: number): Promise<void>;
+  waitFor(position: LogPosition | StreamVersion, timeoutMs: number): Promise<void>;
   /** Finishes the batch in progress (commits or rolls it back), gives up the lease, then stops. Idempotent. */
   stop(): Promise<void>;
 }
@@ -274,6 +284,18 @@ export async function createProjectionRunner(options: ProjectionRunnerOptions): 
     }, Math.min(200, Math.max(20, Math.floor((options.pollIntervalMs ?? 1000) / 10))));
   };
 
+  const positionOf = async (at: StreamVersion): Promise<LogPosition> => {
+    const { rows } = await db.query<{ tx: string; seq: string }>(
+      `SELECT tx::text AS tx, seq::text AS seq FROM ${schemaNames(schema).schema}.events WHERE tenant_id = $1 AND stream_id = $2 AND stream_version = $3`,
+      [at.tenantId, at.streamId, at.version],
+    );
+    const row = rows[0];
+    if (row === undefined) {
+      throw new InvalidOptionsError(`${label}: no committed event at version ${String(at.version)} of stream ${JSON.stringify(at.streamId)} (tenant ${JSON.stringify(at.tenantId)})`);
+    }
+    return { tx: BigInt(row.tx), seq: BigInt(row.seq) };
+  };
+
   return {
     get state() {
       return state;
@@ -288,8 +310,9 @@ export async function createProjectionRunner(options: ProjectionRunnerOptions): 
       return skipped;
     },
     done,
-    waitFor(target, timeoutMs) {
-      if (comparePositions(target, position) <= 0) return Promise.resolve();
+    async waitFor(at, timeoutMs) {
+      const target = 'streamId' in at ? await positionOf(at) : at;
+      if (comparePositions(target, position) <= 0) return;
       if (ended !== null) return Promise.reject(ended);
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {

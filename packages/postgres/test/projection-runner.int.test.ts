@@ -321,6 +321,22 @@ function runnerTests(engine: string, open: (label: string) => Promise<Env>): voi
       }
     });
 
+    it('waitFor by stream and version: resolves once that event is in the read model; an unknown version is named', async () => {
+      const env = await open('prv');
+      await createReadModel(env, 'sv');
+      const runner = await createProjectionRunner({ db: env.db, store: env.store, schema: env.schema, projection: countingProjection(env, 'sv', 1, 'sv') });
+      try {
+        const stream = { tenantId: 'sv', streamId: 'one' };
+        const r = await env.store.append(stream, [added(1), added(2)]);
+        await runner.waitFor({ ...stream, version: r.nextExpectedVersion }, 30_000);
+        expect(await counts(env, 'sv')).toEqual({ 'sv/one': 2 });
+        await expect(runner.waitFor({ ...stream, version: 99 }, 1_000)).rejects.toThrow(/no committed event at version 99 of stream "one"/);
+      } finally {
+        await runner.stop();
+        await env.close();
+      }
+    });
+
     it('waitFor times out, and rejects with ClosedError once stopped', async () => {
       const env = await open('prf');
       await createReadModel(env, 'wf');
