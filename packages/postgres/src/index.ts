@@ -33,7 +33,7 @@ export { PostgresPublisher, createPostgresPublisher } from './postgres-publisher
 export { PostgresSubscriber, createPostgresSubscriber } from './postgres-subscriber.js';
 export type { PostgresBrokerOptions, PostgresPublisherOptions, PostgresSubscriberOptions } from './postgres-broker-options.js';
 export { createProjectionRunner } from './projection-runner.js';
-export type { ProjectionRunner, ProjectionRunnerOptions } from './projection-runner.js';
+export type { ProjectionRunner, ProjectionRunnerOptions, StreamVersion } from './projection-runner.js';
 export { checkProjectionHealth, describeHorizonHolder, findHorizonHolder, projectionLeaseName } from './projection-health.js';
 export type { HorizonHolder, ProjectionHealth, ProjectionHealthOptions } from './projection-health.js';
 export { measureProjectionLag } from './projection-lag.js';
