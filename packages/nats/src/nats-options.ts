@@ -52,6 +52,13 @@ export interface NatsSubscriberOptions extends NatsOptions {
    * runtime's decision (it sees `attempt`), not a silent drop here.
    */
   readonly maxDeliver?: number;
+  /**
+   * Consumer `max_ack_pending`: unacknowledged messages the server lets the group hold at once.
+   * Default: the server's (1,000 on 2.9). 1 keeps a group with one subscriber at concurrency 1 in
+   * stream order across crashes and ack timeouts (the next message waits for the ack), at the
+   * price of holding every key while a message waits out a delayed nack.
+   */
+  readonly maxAckPending?: number;
   /** How long subscribe() waits for the connection and the stream/consumer declarations. Default 30,000 ms. */
   readonly subscribeTimeoutMs?: number;
 }
@@ -74,6 +81,7 @@ export interface ResolvedPublisherOptions extends ResolvedNatsOptions {
 export interface ResolvedSubscriberOptions extends ResolvedNatsOptions {
   readonly ackTimeoutMs: number;
   readonly maxDeliver: number;
+  readonly maxAckPending: number | undefined;
   readonly subscribeTimeoutMs: number;
 }
 
@@ -121,6 +129,7 @@ export function resolveSubscriberOptions(options: NatsSubscriberOptions): Resolv
     ...resolveNatsOptions(options),
     ackTimeoutMs: integer(options.ackTimeoutMs ?? 30_000, 'ackTimeoutMs', 100),
     maxDeliver,
+    maxAckPending: options.maxAckPending === undefined ? undefined : integer(options.maxAckPending, 'maxAckPending', 1),
     subscribeTimeoutMs: integer(options.subscribeTimeoutMs ?? 30_000, 'subscribeTimeoutMs', 1),
   };
 }

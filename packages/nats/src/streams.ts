@@ -107,7 +107,7 @@ export interface GroupDeclaration {
 /**
  * Makes sure the group's durable consumer exists. A new one starts at the end of the stream
  * ('latest': deliver_policy new) or at its start ('earliest': all). An existing one resumes where
- * it is; only its ack_wait and max_deliver are brought to this subscriber's options.
+ * it is; only its ack_wait, max_deliver and (when set) max_ack_pending are brought to this subscriber's options.
  */
 export async function ensureConsumer(jsm: JetStreamManager, declaration: GroupDeclaration, options: ResolvedSubscriberOptions): Promise<ConsumerInfo> {
   const { stream, group } = declaration;
@@ -117,8 +117,13 @@ export async function ensureConsumer(jsm: JetStreamManager, declaration: GroupDe
     if (info.config.deliver_subject !== undefined && info.config.deliver_subject !== '') {
       throw new AdapterError('nats', `group ${group} on stream ${stream} exists as a push consumer; Causeway groups are pull consumers (delete it or use another group name)`);
     }
-    if (info.config.ack_wait !== ackWait || info.config.max_deliver !== options.maxDeliver) {
-      return await jsm.consumers.update(stream, group, { ack_wait: ackWait, max_deliver: options.maxDeliver });
+    const maxAckPending = options.maxAckPending ?? info.config.max_ack_pending;
+    if (info.config.ack_wait !== ackWait || info.config.max_deliver !== options.maxDeliver || info.config.max_ack_pending !== maxAckPending) {
+      return await jsm.consumers.update(stream, group, {
+        ack_wait: ackWait,
+        max_deliver: options.maxDeliver,
+        ...(maxAckPending === undefined ? {} : { max_ack_pending: maxAckPending }),
+      });
     }
     return info;
   } catch (error) {
@@ -129,6 +134,7 @@ export async function ensureConsumer(jsm: JetStreamManager, declaration: GroupDe
     ack_policy: AckPolicy.Explicit,
     ack_wait: ackWait,
     max_deliver: options.maxDeliver,
+    ...(options.maxAckPending === undefined ? {} : { max_ack_pending: options.maxAckPending }),
     deliver_policy: declaration.startFrom === 'earliest' ? DeliverPolicy.All : DeliverPolicy.New,
   };
   // Two subscribers creating the same new group at once send the same config: the server accepts both.

@@ -149,9 +149,15 @@ if (await natsAvailable()) {
       expect(info.config.max_deliver).toBe(-1);
       expect(info.config.deliver_policy).toBe(DeliverPolicy.All);
       await first.close();
-      await subscriber({ ackTimeoutMs: 7_000 }).subscribe(topic, { group: 'billing', startFrom: 'latest' }, () => undefined);
+      const defaultPending = info.config.max_ack_pending;
+      await subscriber({ ackTimeoutMs: 7_000, maxAckPending: 1 }).subscribe(topic, { group: 'billing', startFrom: 'latest' }, () => undefined);
       const again = await jsm.consumers.info(streamOf(topic), 'billing');
       expect(again.config.ack_wait).toBe(7_000 * 1e6);
+      expect(again.config.max_ack_pending).toBe(1);
+      expect(defaultPending).not.toBe(1);
+      // A subscriber that leaves maxAckPending unset keeps what the consumer has.
+      await subscriber({ ackTimeoutMs: 7_000 }).subscribe(topic, { group: 'billing' }, () => undefined);
+      expect((await jsm.consumers.info(streamOf(topic), 'billing')).config.max_ack_pending).toBe(1);
       expect(again.config.deliver_policy).toBe(DeliverPolicy.All);
       await subscriber().subscribe(topic, { group: 'late' }, () => undefined);
       expect((await jsm.consumers.info(streamOf(topic), 'late')).config.deliver_policy).toBe(DeliverPolicy.New);
