@@ -1,4 +1,5 @@
 import { runBrokerSuite } from './brokers/broker-suite.js';
+import { runProjectionSuite } from './projections/projection-suite.js';
 import { runStoreSuite } from './store/store-suite.js';
 import type { Suite } from './suite.js';
 
@@ -6,6 +7,7 @@ import type { Suite } from './suite.js';
 const SUITES: Readonly<Record<string, Suite>> = {
   store: runStoreSuite,
   brokers: runBrokerSuite,
+  projections: runProjectionSuite,
 };
 
 const USAGE = `usage: npm run bench -- <suite> [--quick]

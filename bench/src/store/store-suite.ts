@@ -1,8 +1,7 @@
-import { cpus, totalmem } from 'node:os';
+import { machine } from '../machine.js';
 import { fileURLToPath } from 'node:url';
 import type { SuiteOptions } from '../suite.js';
 import { formatNumber, formatTable, round, toRow, writeJson, type ResultRow } from '../stats.js';
-import { serverVersion } from './admin.js';
 import { createCausewayPGliteTarget, createCausewayTarget } from './causeway-target.js';
 import { createEmmettTarget } from './emmett-target.js';
 import { createRawPGliteTarget } from './raw-pglite-target.js';
@@ -143,14 +142,3 @@ function renderReport(rows: readonly ResultRow[], ratios: readonly Ratio[], load
 /** 0.62x; small ratios keep two significant digits instead of rounding to 0.00x. */
 const times = (ratio: number): string => `${ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2)}x`;
 
-async function machine(connectionString: string): Promise<Record<string, unknown>> {
-  const cpu = cpus();
-  return {
-    cpus: cpu.length,
-    cpu_model: cpu[0]?.model ?? 'unknown',
-    memory_gb: round(totalmem() / 2 ** 30, 1),
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    postgres: await serverVersion(connectionString).catch(() => 'unreachable'),
-  };
-}
