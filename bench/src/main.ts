@@ -1,4 +1,5 @@
 import { runBrokerSuite } from './brokers/broker-suite.js';
+import { runDeliverySuite } from './delivery/delivery-suite.js';
 import { runProjectionSuite } from './projections/projection-suite.js';
 import { runStoreSuite } from './store/store-suite.js';
 import type { Suite } from './suite.js';
@@ -8,6 +9,7 @@ const SUITES: Readonly<Record<string, Suite>> = {
   store: runStoreSuite,
   brokers: runBrokerSuite,
   projections: runProjectionSuite,
+  delivery: runDeliverySuite,
 };
 
 const USAGE = `usage: npm run bench -- <suite> [--quick]
