@@ -18,7 +18,9 @@ export interface CatchUpOptions {
  * more. After a wake-up that finds nothing readable (an older transaction still holds the read
  * horizon back), it re-reads at 5, 10, 20 ... ms until the poll interval, so a late commit is
  * picked up quickly without a busy loop. Read errors are retried with the same backoff; a handler
- * error ends the subscription.
+ * error ends the subscription. After a full batch the next read starts while the handler runs
+ * (one read ahead, same positions and order), so a reader that is catching up, such as a relay,
+ * reads and publishes at the same time.
  */
 export function runCatchUpSubscription(
   source: CatchUpSource,
@@ -45,21 +47,33 @@ export function runCatchUpSubscription(
       wakeSignal = done;
     });
 
+  // A wake-up counts from when a read starts: one that arrives while a read-ahead is out is kept.
+  const read = (after: LogPosition): Promise<ReadAllResult> => {
+    woken = false;
+    return source.read(after, options.batchSize);
+  };
+
   const loop = async (): Promise<void> => {
     let chase = 0;
+    let ahead: Promise<ReadAllResult> | null = null;
     try {
       while (!stopped) {
-        woken = false;
         let result: ReadAllResult;
         try {
-          result = await source.read(position, options.batchSize);
+          result = await (ahead ?? read(position));
         } catch {
+          ahead = null;
           if (stopped) break;
           chase = chase === 0 ? 5 : Math.min(chase * 2, options.pollIntervalMs);
           await sleep(chase);
           continue;
         }
+        ahead = null;
         if (result.events.length > 0) {
+          if (result.events.length >= options.batchSize) {
+            ahead = read(result.next);
+            ahead.catch(() => undefined); // awaited on the next turn; unobserved if the handler throws
+          }
           await handler(result.events);
           position = result.next;
           chase = 0;

@@ -174,7 +174,10 @@ function relayTests(engine: 'pglite' | 'postgres'): void {
         expect(a.marked).toBe(0);
         expect(b.marked).toBe(ids.length);
         expect(await checkpoint(env)).toEqual({ position: fmt(head), fence: bFence, published: ids.length });
-        expect(f.duplicates).toBe(pause.ids.length);
+        // A's paused batch is published twice; A may publish at most one more batch (already read
+        // ahead, its mark still in flight) before it learns it lost the lease. Never more.
+        expect(f.duplicates).toBeGreaterThanOrEqual(pause.ids.length);
+        expect(f.duplicates).toBeLessThanOrEqual(pause.ids.length + 6);
         expect(f.lost).toBe(0);
         expect(f.orderViolations).toBe(0);
       } finally {
