@@ -15,6 +15,8 @@ export interface DeliveryEnv {
   readonly store: PostgresEventStore;
   /** The effect statement a handler runs in its dedup transaction: $1 event id, $2 event number. */
   readonly effectSql: string;
+  /** The same upsert for a batch: $1 uuid[], $2 int[]. */
+  readonly effectBatchSql: string;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export async function openDeliveryEnv(connectionString: string): Promise<Deliver
       schema: SCHEMA,
       store,
       effectSql: `INSERT INTO ${s}.bench_effects AS x (event_id, n) VALUES ($1::uuid, $2) ON CONFLICT (event_id) DO UPDATE SET times = x.times + 1`,
+      effectBatchSql: `INSERT INTO ${s}.bench_effects AS x (event_id, n) SELECT * FROM unnest($1::uuid[], $2::int[]) ON CONFLICT (event_id) DO UPDATE SET times = x.times + 1`,
       async close() {
         await store.close();
         await db.close();

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { deduplicate, type BrokerSubscription, type EventDelivery } from '@causeway/core';
+import { deduplicateBatch, type BrokerSubscription, type EventDelivery } from '@causeway/core';
 import { PostgresDedupLedger } from '@causeway/postgres';
 import type { CausewaySide } from './delivery-broker.js';
 import type { DeliveryEnv } from './delivery-env.js';
@@ -28,7 +28,7 @@ export interface EffectConsumer {
 
 /**
  * Subscribes `group` on `topic` (from the earliest message kept) with Causeway's consumer path:
- * deduplicate() over the PostgreSQL ledger, whose transaction also inserts the effect row. After
+ * deduplicateBatch() over the PostgreSQL ledger, whose transaction also inserts the effect rows. After
  * that transaction committed and before the ack, `onApplied` gets the delivery, when the handler
  * started and when the commit returned (performance.now()).
  */
@@ -41,8 +41,9 @@ export async function startEffectConsumer(
   const ledger = new PostgresDedupLedger({ db: env.db, schema: env.schema, batchSize: LEDGER_BATCH, maxInFlight: LEDGER_IN_FLIGHT });
   let duplicates = 0;
   const statement = `${env.schema}.bench-effect`;
-  const apply = deduplicate(ledger, { consumer: CONSUMER, onDuplicate: () => void duplicates++ }, async (d, tx) => {
-    await tx.query(env.effectSql, [d.event.eventId, (d.event.data as { n: number }).n], statement);
+  // One multi-row effect insert per ledger transaction (deduplicateBatch); alone, it gets one delivery.
+  const apply = deduplicateBatch(ledger, { consumer: CONSUMER, onDuplicate: () => void duplicates++ }, async (tx, ds) => {
+    await tx.query(env.effectBatchSql, [ds.map((d) => d.event.eventId), ds.map((d) => (d.event.data as { n: number }).n)], statement);
   });
   const subscription: BrokerSubscription = await side.subscriber.subscribe(topic, { group: GROUP, startFrom: 'earliest', concurrency: CONSUMER_CONCURRENCY }, async (d) => {
     if (d.kind !== 'event') throw new Error(`undecodable delivery ${d.brokerId}: ${d.error.message}`);

@@ -39,8 +39,8 @@ export type {
   OperatorNote,
 } from './consumer/dead-letter-queue.js';
 export { checkRetention, DEFAULT_DEDUP_RETENTION_MS } from './consumer/dedup-retention.js';
-export { deduplicate, InMemoryDedupLedger } from './consumer/deduplicate.js';
-export type { DedupKey, DedupLedger, DeduplicateOptions } from './consumer/deduplicate.js';
+export { deduplicate, deduplicateBatch, InMemoryDedupLedger } from './consumer/deduplicate.js';
+export type { BatchDedupLedger, DedupKey, DedupLedger, DeduplicateOptions } from './consumer/deduplicate.js';
 export { fingerprint, isPermanentFailure, isRetriesExhaustedError, PermanentError, RetriesExhaustedError } from './consumer/failures.js';
 export { pipeline } from './consumer/handler-pipeline.js';
 export type { Middleware } from './consumer/handler-pipeline.js';

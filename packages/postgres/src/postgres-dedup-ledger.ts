@@ -4,8 +4,8 @@ import {
   InvalidOptionsError,
   isUuid,
   SchemaError,
+  type BatchDedupLedger,
   type DedupKey,
-  type DedupLedger,
   type RetryPolicy,
 } from '@causeway/core';
 import { AppendCoalescer } from './append-coalescer.js';
@@ -46,7 +46,10 @@ interface Job {
   readonly key: DedupKey;
   /** The key as one string (consumer, tenant, event id joined by NUL, which PostgreSQL text never holds). */
   readonly id: string;
+  /** The job alone (a lone call, or a retry after its batch rolled back). */
   readonly work: (tx: SqlExecutor) => Promise<void>;
+  /** From onceInBatch: the fresh jobs of a batch sharing `work` run as ONE call with all their items. */
+  readonly shared?: { readonly work: (tx: SqlExecutor, items: readonly unknown[]) => Promise<void>; readonly item: unknown };
 }
 
 interface Outcome {
@@ -67,7 +70,7 @@ const DUPLICATE = Object.freeze({ code: 'CAUSEWAY_DEDUP_DUPLICATE' });
  * DO NOTHING RETURNING, handlers run for the keys that came back. If any handler throws, nothing
  * of the batch commits and each call is run again alone, so only the failing one fails.
  */
-export class PostgresDedupLedger implements DedupLedger<SqlExecutor> {
+export class PostgresDedupLedger implements BatchDedupLedger<SqlExecutor> {
   readonly retentionMs: number;
   private readonly db: SqlDatabase;
   private readonly names: SchemaNames;
@@ -88,8 +91,22 @@ export class PostgresDedupLedger implements DedupLedger<SqlExecutor> {
   }
 
   once(key: DedupKey, work: (tx: SqlExecutor) => Promise<void>): Promise<Outcome> {
+    return this.submit(key, work, undefined);
+  }
+
+  /**
+   * Like once(), but the fresh keys of one batch that share `work` are handled by ONE call of
+   * `work` with all their items (e.g. one multi-row INSERT of the effects): a statement per batch
+   * instead of one per message. Alone, or retried after its batch rolled back, `work` gets one item.
+   */
+  onceInBatch<TItem>(key: DedupKey, item: TItem, work: (tx: SqlExecutor, items: readonly TItem[]) => Promise<void>): Promise<Outcome> {
+    return this.submit(key, (tx) => work(tx, [item]), { work: work as (tx: SqlExecutor, items: readonly unknown[]) => Promise<void>, item });
+  }
+
+  private submit(key: DedupKey, work: Job['work'], shared: Job['shared']): Promise<Outcome> {
     if (!isUuid(key.eventId)) return Promise.reject(new SchemaError([`dedup key eventId must be a lower-case UUID; got ${JSON.stringify(key.eventId)}`]));
-    return this.coalescer === null ? this.runOne({ key, id: '', work }) : this.coalescer.submit({ key, id: keyText(key), work });
+    if (this.coalescer === null) return this.runOne({ key, id: '', work });
+    return this.coalescer.submit({ key, id: keyText(key), work, ...(shared === undefined ? {} : { shared }) });
   }
 
   /**
@@ -167,11 +184,19 @@ export class PostgresDedupLedger implements DedupLedger<SqlExecutor> {
       );
       const fresh = new Set(rows.map((r) => keyText({ consumer: r.consumer, tenantId: r.tenant_id, eventId: r.event_id })));
       const outcomes: Outcome[] = [];
+      const shared = new Map<(tx: SqlExecutor, items: readonly unknown[]) => Promise<void>, unknown[]>();
       for (const job of jobs) {
         const isNew = fresh.has(job.id);
-        if (isNew) await job.work(tx);
         outcomes.push({ duplicate: !isNew });
+        if (!isNew) continue;
+        if (job.shared === undefined) await job.work(tx);
+        else {
+          const items = shared.get(job.shared.work);
+          if (items === undefined) shared.set(job.shared.work, [job.shared.item]);
+          else items.push(job.shared.item);
+        }
       }
+      for (const [work, items] of shared) await work(tx, items);
       return outcomes;
     });
   }

@@ -132,6 +132,43 @@ await onEveryEngine('dedup ledger', (engine, open) => {
       }
     });
 
+    it('onceInBatch: the fresh items of a transaction go to ONE work call; a throwing batch is retried item by item', async () => {
+      const env = await open('ddl5');
+      try {
+        await createEffects(env);
+        const ledger = new PostgresDedupLedger({ db: env.db, schema: env.schema, batchSize: 16, maxInFlight: 1 });
+        const ids = Array.from({ length: 48 }, () => uuidv7());
+        const poison = ids[30] as string;
+        const calls = [...ids, ...ids.slice(0, 10)]; // 10 duplicates in the same burst
+        const callSizes: number[] = [];
+        // One statement per call, whatever the number of items: what the batch form is for.
+        const work = async (tx: SqlExecutor, items: readonly string[]): Promise<void> => {
+          callSizes.push(items.length);
+          await tx.query(
+            `INSERT INTO ${env.s}.effects AS x (event_id, key, n) SELECT e, 'k', 0 FROM unnest($1::uuid[]) AS e
+             ON CONFLICT (event_id) DO UPDATE SET times = x.times + 1`,
+            [items],
+          );
+          if (items.includes(poison)) throw new Error('poisoned item');
+        };
+        const results = await Promise.all(
+          calls.map((id) =>
+            ledger.onceInBatch(key(id), id, work).then((o) => ({ id, duplicate: o.duplicate }), (e: unknown) => ({ id, error: (e as Error).message })),
+          ),
+        );
+        console.info(`[${engine}] onceInBatch: ${calls.length} calls, work calls of sizes ${callSizes.join(',')}`);
+        expect(results.filter((r) => 'error' in r)).toEqual([{ id: poison, error: 'poisoned item' }]);
+        expect(results.filter((r) => 'duplicate' in r && r.duplicate)).toHaveLength(10);
+        expect(Math.max(...callSizes)).toBeGreaterThan(1); // items shared a call
+        const effects = await readEffects(env);
+        expect(effects.ids.sort()).toEqual(ids.filter((id) => id !== poison).sort());
+        expect(effects.maxTimes).toBe(1);
+        expect(await ledgerRows(env)).toHaveLength(ids.length - 1);
+      } finally {
+        await env.close();
+      }
+    });
+
     it('a consumer with the ledger on a broker: every event applied once under duplicates; events/s logged', async () => {
       const env = await open('ddl4');
       try {

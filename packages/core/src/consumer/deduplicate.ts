@@ -17,6 +17,16 @@ export interface DedupLedger<TTx = unknown> {
   once(key: DedupKey, work: (tx: TTx) => Promise<void>): Promise<{ readonly duplicate: boolean }>;
 }
 
+/**
+ * A ledger that can also hand the fresh keys of one transaction to a single call, so a handler
+ * writes every effect of the batch in one statement. `work` gets the items whose key was new;
+ * duplicates are left out. If it throws, nothing of the batch commits and each item is retried
+ * alone (work called with one item), so only the failing one fails.
+ */
+export interface BatchDedupLedger<TTx = unknown> extends DedupLedger<TTx> {
+  onceInBatch<TItem>(key: DedupKey, item: TItem, work: (tx: TTx, items: readonly TItem[]) => Promise<void>): Promise<{ readonly duplicate: boolean }>;
+}
+
 export interface DeduplicateOptions {
   readonly consumer: string;
   /** Called for each duplicate skipped (metrics, logs). */
@@ -41,10 +51,33 @@ export function deduplicate<TTx>(
   };
 }
 
+/**
+ * deduplicate() for handlers that write a batch's effects at once: `handler` gets the fresh
+ * deliveries of one ledger transaction (one or more) and the transaction. Pass the same handler
+ * function for every delivery: batches group by it. Each delivery is acked after its batch commits.
+ */
+export function deduplicateBatch<TTx>(
+  ledger: BatchDedupLedger<TTx>,
+  options: DeduplicateOptions,
+  handler: (tx: TTx, deliveries: readonly EventDelivery[]) => Promise<void>,
+): DeliveryHandler {
+  return async function deduplicatingInBatch(delivery) {
+    if (delivery.kind !== 'event') throw new Error(`deduplicateBatch() got an undecodable delivery ${delivery.brokerId}; put deadLetter() outside it`);
+    const key = { consumer: options.consumer, tenantId: delivery.event.tenantId, eventId: delivery.event.eventId };
+    const { duplicate } = await ledger.onceInBatch(key, delivery, handler);
+    if (duplicate) options.onDuplicate?.(delivery);
+  };
+}
+
 /** A ledger in memory (the "transaction" is the work itself); for tests and the in-memory setup. */
-export class InMemoryDedupLedger implements DedupLedger<undefined> {
+export class InMemoryDedupLedger implements BatchDedupLedger<undefined> {
   readonly #seen = new Set<string>();
   readonly #running = new Map<string, Promise<void>>();
+
+  /** No transactions to share in memory: each item is its own batch. */
+  onceInBatch<TItem>(key: DedupKey, item: TItem, work: (tx: undefined, items: readonly TItem[]) => Promise<void>): Promise<{ readonly duplicate: boolean }> {
+    return this.once(key, (tx) => work(tx, [item]));
+  }
 
   async once(key: DedupKey, work: (tx: undefined) => Promise<void>): Promise<{ readonly duplicate: boolean }> {
     const id = `${key.consumer}\u0000${key.tenantId}\u0000${key.eventId}`;
