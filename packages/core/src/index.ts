@@ -53,6 +53,7 @@ export type {
   ReplayItem,
   ReplayOutcome,
 } from './consumer/replay-dead-letters.js';
+export { requireEventType } from './consumer/require-event-type.js';
 export { requireTenant } from './consumer/require-tenant.js';
 export { retry, retryDelay, retryHorizonMs } from './consumer/retry.js';
 export type { RetryPolicy } from './consumer/retry.js';

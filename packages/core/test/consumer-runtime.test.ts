@@ -7,6 +7,7 @@ import {
   InMemoryDedupLedger,
   PermanentError,
   pipeline,
+  requireEventType,
   requireTenant,
   retry,
   retryDelay,
@@ -164,5 +165,22 @@ describe('the pipeline on a broker', () => {
     expect(ran).toEqual([]);
     expect(sink.letters[0]?.reason).toBe('permanent');
     expect(sink.letters[0]?.errorMessage).toMatch(/tenant "t1" is not served/);
+  });
+
+  it('requireEventType() dead-letters an unknown type at once (no retry), and lets known types through', async () => {
+    const sink = new InMemoryDeadLetterSink();
+    const ran: string[] = [];
+    const known = fakeDelivery(1);
+    const type = (known.d as EventDelivery).event.eventType;
+    const handler = pipeline(async () => void ran.push('x'), deadLetter(sink, { consumer: 'c' }), retry(), requireEventType([type]));
+    await handler(known.d);
+    expect(ran).toEqual(['x']);
+    const unknown = fakeDelivery(1);
+    await pipeline(async () => void ran.push('y'), deadLetter(sink, { consumer: 'c' }), retry(), requireEventType(['test.other.happened']))(unknown.d);
+    expect(ran).toEqual(['x']);
+    expect(unknown.settled).toEqual([{ how: 'ack' }]); // recorded and acked on the first attempt, never nacked
+    expect(sink.letters.map((l) => [l.reason, l.attempts])).toEqual([['permanent', 1]]);
+    expect(sink.letters[0]?.errorMessage).toContain(`unknown event type ${JSON.stringify(type)}`);
+    expect(() => requireEventType([])).toThrow(/at least one event type/);
   });
 });
