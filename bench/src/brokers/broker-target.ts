@@ -34,3 +34,29 @@ export interface BrokerBenchPair {
   readonly causeway: () => BrokerBenchTarget;
   readonly raw: () => BrokerBenchTarget;
 }
+
+/**
+ * Tracks which of `events` arrived, by event id: `got(id)` reports the event's index to
+ * `onReceived` (redeliveries included) and `all` resolves once every event arrived at least once.
+ * Ids of other events are ignored.
+ */
+export function arrivals(events: readonly EventEnvelope[], onReceived: (index: number) => void) {
+  const index = new Map(events.map((e, i) => [e.eventId, i]));
+  const seen = new Uint8Array(events.length);
+  let received = 0;
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  return {
+    all,
+    got(eventId: string): void {
+      const i = index.get(eventId);
+      if (i === undefined) return;
+      onReceived(i);
+      if (seen[i] === 1) return;
+      seen[i] = 1;
+      if (++received === events.length) done();
+    },
+  };
+}

@@ -2,7 +2,7 @@ import type { EventEnvelope } from '@causeway/core';
 import { NatsPublisher, NatsSubscriber, streamNameOf, subjectOf, type NatsSubscriberOptions } from '@causeway/nats';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { BrokerBenchPair, BrokerBenchTarget } from './broker-target.js';
+import { arrivals, type BrokerBenchPair, type BrokerBenchTarget } from './broker-target.js';
 
 /**
  * NATS JetStream: Causeway's adapter beside the raw client doing the minimum for the same job
@@ -29,29 +29,6 @@ async function deleteStream(name: string): Promise<void> {
   }
 }
 
-function indexer(events: readonly EventEnvelope[]): Map<string, number> {
-  return new Map(events.map((e, i) => [e.eventId, i]));
-}
-
-/** Resolves once `count` distinct indexes were reported. */
-function counter(count: number, onReceived: (index: number) => void) {
-  const seen = new Uint8Array(count);
-  let received = 0;
-  let done!: () => void;
-  const all = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  return {
-    all,
-    got(index: number): void {
-      onReceived(index);
-      if (seen[index] === 1) return;
-      seen[index] = 1;
-      if (++received === count) done();
-    },
-  };
-}
-
 function causewayTarget(): BrokerBenchTarget {
   const options: NatsSubscriberOptions = { servers: NATS_URL, subjectPrefix: SUBJECT_PREFIX };
   let topic = '';
@@ -69,12 +46,8 @@ function causewayTarget(): BrokerBenchTarget {
       });
     },
     async run(events, batchSize, onReceived, onBatch) {
-      const index = indexer(events);
-      const c = counter(events.length, onReceived);
-      handler = (id) => {
-        const i = index.get(id);
-        if (i !== undefined) c.got(i);
-      };
+      const c = arrivals(events, onReceived);
+      handler = c.got;
       for (let start = 0; start < events.length; start += batchSize) {
         onBatch(start);
         await publisher?.publish(topic, events.slice(start, start + batchSize).map((event) => ({ event })));
@@ -118,12 +91,8 @@ function rawTarget(): BrokerBenchTarget {
     async run(events, batchSize, onReceived, onBatch) {
       if (nc === undefined) throw new Error('setup() first');
       const js = jetstream(nc);
-      const index = indexer(events);
-      const c = counter(events.length, onReceived);
-      handler = (id) => {
-        const i = index.get(id);
-        if (i !== undefined) c.got(i);
-      };
+      const c = arrivals(events, onReceived);
+      handler = c.got;
       for (let start = 0; start < events.length; start += batchSize) {
         onBatch(start);
         await Promise.all(events.slice(start, start + batchSize).map((e) => js.publish(subject, JSON.stringify(e))));

@@ -1,7 +1,7 @@
 import type { EventEnvelope } from '@causeway/core';
 import { RabbitMqPublisher, RabbitMqSubscriber, Topology } from '@causeway/rabbitmq';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
-import type { BrokerBenchPair, BrokerBenchTarget } from './broker-target.js';
+import { arrivals, type BrokerBenchPair, type BrokerBenchTarget } from './broker-target.js';
 
 /**
  * RabbitMQ: Causeway's adapter beside raw amqplib doing the minimum for the same job: a durable
@@ -15,29 +15,6 @@ const AMQP_URL = process.env.CAUSEWAY_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:
 const GROUP = 'bench';
 const PREFETCH = 8;
 const topology = new Topology('causeway.');
-
-function indexer(events: readonly EventEnvelope[]): Map<string, number> {
-  return new Map(events.map((e, i) => [e.eventId, i]));
-}
-
-/** Resolves once `count` distinct indexes were reported. */
-function counter(count: number, onReceived: (index: number) => void) {
-  const seen = new Uint8Array(count);
-  let received = 0;
-  let done!: () => void;
-  const all = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  return {
-    all,
-    got(index: number): void {
-      onReceived(index);
-      if (seen[index] === 1) return;
-      seen[index] = 1;
-      if (++received === count) done();
-    },
-  };
-}
 
 async function withChannel(work: (channel: ConfirmChannel) => Promise<unknown>): Promise<void> {
   const c = await connect(AMQP_URL);
@@ -64,12 +41,8 @@ function causewayTarget(): BrokerBenchTarget {
       });
     },
     async run(events, batchSize, onReceived, onBatch) {
-      const index = indexer(events);
-      const c = counter(events.length, onReceived);
-      handler = (id) => {
-        const i = index.get(id);
-        if (i !== undefined) c.got(i);
-      };
+      const c = arrivals(events, onReceived);
+      handler = c.got;
       for (let start = 0; start < events.length; start += batchSize) {
         onBatch(start);
         await publisher?.publish(topic, events.slice(start, start + batchSize).map((event) => ({ event })));
@@ -112,12 +85,8 @@ function rawTarget(): BrokerBenchTarget {
     async run(events, batchSize, onReceived, onBatch) {
       const channel = publish;
       if (channel === undefined) throw new Error('setup() first');
-      const index = indexer(events);
-      const c = counter(events.length, onReceived);
-      handler = (id) => {
-        const i = index.get(id);
-        if (i !== undefined) c.got(i);
-      };
+      const c = arrivals(events, onReceived);
+      handler = c.got;
       for (let start = 0; start < events.length; start += batchSize) {
         onBatch(start);
         for (const e of events.slice(start, start + batchSize)) {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ClosedError, InvalidOptionsError, LeaseLostError } from '@causeway/core';
+import { ClosedError, delay, InvalidOptionsError, LeaseLostError } from '@causeway/core';
 import { schemaNames, type SchemaNames } from './schema.js';
 import type { SqlDatabase, SqlExecutor, SqlSession } from './sql-executor.js';
 
@@ -96,21 +96,8 @@ export async function acquireLease(options: LeaseOptions, signal?: AbortSignal):
       }
       return lease;
     }
-    await sleep(r.retryMs, signal);
+    await delay(r.retryMs, signal);
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((done) => {
-    const timer = setTimeout(finish, ms);
-    function finish(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', finish);
-      done();
-    }
-    signal?.addEventListener('abort', finish, { once: true });
-  });
 }
 
 /** The lease's row, for health checks and the CLI. */
@@ -144,7 +131,7 @@ async function attempt(r: Resolved): Promise<Lease | null> {
       // ended holder (now a standby) tries again, or the two would hand the lease back and forth.
       for (let i = 0; i < 100; i++) {
         if (await tryAdvisoryLock(session, r)) return new HeldLease(r, (await claimRow(session, r, 'pg_backend_pid()', false)) as string, session);
-        await sleep(10, undefined);
+        await delay(10);
       }
     }
     await session.close();

@@ -1,4 +1,4 @@
-import { InvalidOptionsError, backoffDelay, type EventEnvelope, type Message, type StreamFacts } from '@causeway/core';
+import { InvalidOptionsError, backoffDelay, delay, type EventEnvelope, type Message, type StreamFacts } from '@causeway/core';
 import { outboxChannel, validateOutboxName } from './postgres-outbox.js';
 import {
   MarkPipeline,
@@ -6,7 +6,6 @@ import {
   publishBatch,
   resolveRelayOptions,
   runRelay,
-  sleep,
   statsFromRow,
   type Relay,
   type RelayCounters,
@@ -179,7 +178,7 @@ async function relayRows(
       } catch (error) {
         if (t.interrupt.aborted) break;
         o.report(error, `${label}: reading the outbox failed`);
-        await sleep(backoffDelay(readFailures++, o.retryBaseMs, o.retryMaxMs), t.interrupt);
+        await delay(backoffDelay(readFailures++, o.retryBaseMs, o.retryMaxMs), t.interrupt);
         continue;
       }
       if (rows.length > 0) {
@@ -236,7 +235,7 @@ async function relayRows(
 /** Deletes old sent rows every `intervalMs` until `signal` aborts (the turn ended). */
 async function cleanupLoop(o: ResolvedRelayOptions, signal: AbortSignal, label: string, retentionMs: number, intervalMs: number): Promise<void> {
   while (!signal.aborted) {
-    await sleep(intervalMs, signal);
+    await delay(intervalMs, signal);
     if (signal.aborted) return;
     try {
       await deleteSentOutboxRows(o.db, { schema: o.names.raw, name: o.name, olderThanMs: retentionMs, signal });

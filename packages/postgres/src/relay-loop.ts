@@ -2,6 +2,7 @@ import {
   InvalidOptionsError,
   LeaseLostError,
   backoffDelay,
+  delay,
   isClosedError,
   isLeaseLostError,
   reportToStderr,
@@ -178,7 +179,7 @@ export function runRelay(
       } catch (error) {
         if (stopping.signal.aborted && isClosedError(error)) break;
         o.report(error, `${label}: cannot take the lease "${leaseName}"`);
-        await sleep(backoffDelay(failures++, o.retryBaseMs, o.retryMaxMs), stopping.signal);
+        await delay(backoffDelay(failures++, o.retryBaseMs, o.retryMaxMs), stopping.signal);
         continue;
       }
       active = true;
@@ -196,7 +197,7 @@ export function runRelay(
         await lease.release().catch((error: unknown) => o.report(error, `${label}: releasing the lease failed (it expires by itself)`));
       }
       failures = failed ? failures + 1 : 0;
-      if (failed) await sleep(backoffDelay(failures, o.retryBaseMs, o.retryMaxMs), stopping.signal);
+      if (failed) await delay(backoffDelay(failures, o.retryBaseMs, o.retryMaxMs), stopping.signal);
     }
   };
   const done = loop();
@@ -260,7 +261,7 @@ export async function publishBatch(
       if (t.interrupt.aborted) return false;
       const wait = backoffDelay(attempt, o.retryBaseMs, o.retryMaxMs);
       o.report(error, `${label}: publish failed (attempt ${attempt + 1}); nothing marked, retrying in ${wait} ms`);
-      await sleep(wait, t.interrupt);
+      await delay(wait, t.interrupt);
     }
   }
 }
@@ -295,7 +296,7 @@ export async function commitFenced(o: ResolvedRelayOptions, t: RelayTurn, label:
       if (t.interrupt.aborted) return false;
       const wait = backoffDelay(attempt, o.retryBaseMs, o.retryMaxMs);
       o.report(error, `${label}: marking a published batch failed (attempt ${attempt + 1}); retrying in ${wait} ms`);
-      await sleep(wait, t.interrupt);
+      await delay(wait, t.interrupt);
     }
   }
 }
@@ -322,20 +323,6 @@ export class MarkPipeline {
     this.#pending = null;
     return pending === null ? true : pending;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(finish, ms);
-    function finish(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', finish);
-      resolve();
-    }
-    signal.addEventListener('abort', finish, { once: true });
-  });
 }
 
 /** Stats from a row of text columns (count and age are cast to text so both drivers return the same). */

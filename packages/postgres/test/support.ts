@@ -1,3 +1,4 @@
+import { createPGliteDatabase, createPgDatabase, createPostgresEventStore, type PostgresEventStore, type SqlDatabase } from '@causeway/postgres';
 import pg from 'pg';
 import { it } from 'vitest';
 
@@ -38,4 +39,35 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** A database for one test with an event store: its own PGlite instance, or its own schema on the server. */
+export interface StoreEnv {
+  readonly engine: 'pglite' | 'postgres';
+  readonly db: SqlDatabase;
+  readonly schema: string;
+  readonly store: PostgresEventStore;
+  close(): Promise<void>;
+}
+
+export async function openStoreEnv(engine: 'pglite' | 'postgres', label: string, maxConnections: number): Promise<StoreEnv> {
+  if (engine === 'pglite') {
+    const db = await createPGliteDatabase();
+    const store = await createPostgresEventStore({ db, ownsDatabase: true });
+    return { engine, db, schema: 'causeway', store, close: () => store.close() };
+  }
+  const schema = uniqueSchema(label);
+  const db = createPgDatabase({ connectionString: PG_URL, maxConnections });
+  const store = await createPostgresEventStore({ db, schema });
+  return {
+    engine,
+    db,
+    schema,
+    store,
+    async close() {
+      await store.close();
+      await db.close();
+      await dropSchema(schema);
+    },
+  };
 }
