@@ -2,6 +2,7 @@ import {
   ConcurrencyError,
   isConcurrencyError,
   isDuplicateEventError,
+  isStreamClosedError,
   uuidv7,
   type AppendResult,
   type RecordedEvent,
@@ -108,5 +109,61 @@ export function concurrencyCases(ctx: StoreSuiteContext): void {
     }
     for (let i = 0; i < 5; i++) expect(await store.streamInfo({ tenantId, streamId: `dup-${i}` })).toBeNull();
     expect((await store.readStream({ tenantId, streamId: 'existing' })).length).toBe(2);
+  });
+
+  it('single-event appends arriving together get each their own outcome, whatever the others do', async () => {
+    const { store } = ctx.harness();
+    const tenantId = uniqueTenant('singles');
+    const ref = (streamId: string) => ({ tenantId, streamId });
+    for (let i = 0; i < 4; i++) await store.append(ref(`at1-${i}`), [placed(i)]);
+    await store.append(ref('closed'), [placed(0)]);
+    await store.archiveStream(ref('closed'));
+    const taken = await store.append(ref('taken'), [placed(0)]);
+    type Kind = 'ok' | 'conflict' | 'closed' | 'duplicate';
+    const cases: { kind: Kind; stream: string; run: () => Promise<AppendResult> }[] = [];
+    const add = (kind: Kind, stream: string, run: () => Promise<AppendResult>): void => void cases.push({ kind, stream, run });
+    for (let i = 0; i < 4; i++) {
+      add('ok', `at1-${i}`, () => store.append(ref(`at1-${i}`), [placed(i)], { expectedVersion: 1, streamType: 'order' }));
+      add('ok', `fresh-${i}`, () => store.append(ref(`fresh-${i}`), [placed(i)], { expectedVersion: 'no_stream', streamType: 'order' }));
+      add('ok', `any-${i}`, () => store.append(ref(`any-${i}`), [placed(i)]));
+      add('conflict', `wrong-${i}`, () => store.append(ref(`wrong-${i}`), [placed(i)], { expectedVersion: 3 }));
+    }
+    add('conflict', 'missing', () => store.append(ref('missing'), [placed(0)], { expectedVersion: 'exists' }));
+    add('closed', 'closed', () => store.append(ref('closed'), [placed(1)]));
+    // Same tick, one event each: a coalescing store writes them as one batch of single appends.
+    // (A duplicate id fails a whole batch, which is then retried append by append; it goes in a
+    // second round so this one checks the batch's own outcomes.)
+    const outcomes = await Promise.allSettled(cases.map((c) => c.run()));
+    const firstRound = cases.length;
+    add('duplicate', 'dup', () => store.append(ref('dup'), [placed(0, { eventId: (taken.events[0] as RecordedEvent).eventId })]));
+    for (let i = 0; i < 3; i++) add('ok', `after-${i}`, () => store.append(ref(`after-${i}`), [placed(i)], { expectedVersion: 'no_stream' }));
+    outcomes.push(...(await Promise.allSettled(cases.slice(firstRound).map((c) => c.run()))));
+    outcomes.forEach((o, i) => {
+      const c = cases[i] as (typeof cases)[number];
+      if (c.kind === 'ok') {
+        expect(o.status, `${c.stream}: ${o.status === 'rejected' ? String(o.reason) : ''}`).toBe('fulfilled');
+        const r = (o as PromiseFulfilledResult<AppendResult>).value;
+        expect(r.written).toBe(true);
+        expect(r.events.map((e) => e.streamId)).toEqual([c.stream]);
+      } else {
+        expect(o.status, c.stream).toBe('rejected');
+        const reason = (o as PromiseRejectedResult).reason;
+        const check = c.kind === 'conflict' ? isConcurrencyError : c.kind === 'closed' ? isStreamClosedError : isDuplicateEventError;
+        expect(check(reason), `${c.stream}: ${String(reason)}`).toBe(true);
+      }
+    });
+    for (let i = 0; i < 4; i++) {
+      const at1 = await store.readStream(ref(`at1-${i}`));
+      expect(at1.map((e) => e.streamVersion)).toEqual([1, 2]);
+      expect(await store.streamInfo(ref(`at1-${i}`))).toMatchObject({ version: 2 });
+      expect(await store.streamInfo(ref(`fresh-${i}`))).toMatchObject({ version: 1, streamType: 'order' });
+      expect((await store.readStream(ref(`any-${i}`))).length).toBe(1);
+      expect(await store.streamInfo(ref(`wrong-${i}`))).toBeNull();
+    }
+    expect(await store.streamInfo(ref('missing'))).toBeNull();
+    expect(await store.streamInfo(ref('dup'))).toBeNull();
+    expect(await store.streamInfo(ref('closed'))).toMatchObject({ version: 1, archived: true });
+    const fresh = await store.readStream(ref('fresh-0'));
+    expect(Number.isNaN(Date.parse((fresh[0] as RecordedEvent).recordedAt))).toBe(false);
   });
 }

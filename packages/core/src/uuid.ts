@@ -6,9 +6,24 @@ let lastMs = 0;
 let counter = 0;
 const hex: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
+// Random bytes are drawn from the system source 4 KiB at a time: one getRandomValues call per id
+// cost more than everything else in an append. Each id takes 16 fresh bytes and never reuses any.
+const POOL_BYTES = 4096;
+const pool = new Uint8Array(POOL_BYTES);
+let poolAt = POOL_BYTES;
+const bytes = new Uint8Array(16);
+
+function fillRandom(): void {
+  if (poolAt + 16 > POOL_BYTES) {
+    globalThis.crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
+  bytes.set(pool.subarray(poolAt, poolAt + 16));
+  poolAt += 16;
+}
+
 export function uuidv7(now: number = Date.now()): string {
-  const bytes = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(bytes);
+  fillRandom();
   let ms = now;
   if (ms > lastMs) {
     lastMs = ms;

@@ -55,8 +55,24 @@ export function writtenEvents(
   recordedAt: readonly string[],
 ): RecordedEvent[] {
   const txId = BigInt(tx);
+  // Fields listed rather than spread: an object spread per event showed up in append profiles.
   return envelopes.map((e, i) => {
     const position: LogPosition = { tx: txId, seq: BigInt(seqs[i] as string) };
-    return { ...e, streamId, streamVersion: firstVersion + i, position, recordedAt: recordedAt[i] as string };
+    return {
+      eventId: e.eventId,
+      eventType: e.eventType,
+      eventVersion: e.eventVersion,
+      tenantId: e.tenantId,
+      occurredAt: e.occurredAt,
+      correlationId: e.correlationId,
+      causationId: e.causationId,
+      producer: e.producer,
+      data: e.data,
+      metadata: e.metadata,
+      streamId,
+      streamVersion: firstVersion + i,
+      position,
+      recordedAt: recordedAt[i] as string,
+    };
   });
 }

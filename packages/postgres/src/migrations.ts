@@ -1,3 +1,4 @@
+import { APPEND_ONE_MIGRATION } from './append-one-migration.js';
 import { BROKER_MIGRATION } from './broker-migration.js';
 import { DEAD_LETTER_MIGRATION } from './dead-letter-migration.js';
 import { LEASE_MIGRATION } from './lease-migration.js';
@@ -141,4 +142,5 @@ $fn$`,
   OUTBOX_MIGRATION,
   DEAD_LETTER_MIGRATION,
   PROJECTION_EXTRAS_MIGRATION,
+  APPEND_ONE_MIGRATION,
 ];

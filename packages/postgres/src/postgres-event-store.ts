@@ -29,7 +29,8 @@ import {
   type Subscription,
 } from '@causeway/core';
 import { AppendCoalescer, type CoalescerOptions } from './append-coalescer.js';
-import { compareStreams, toOutcome, type AppendOutcome, type AppendRequest, type AppendRow, type EventColumns, type StreamState } from './append-outcome.js';
+import { type AppendOutcome, type AppendRequest } from './append-outcome.js';
+import { AppendWriter } from './append-writer.js';
 import { eventStoreSql, type EventStoreSql } from './event-store-sql.js';
 import { rowToEvent, type EventRow } from './event-rows.js';
 import { inlineProjections, type InlineProjectionHook } from './inline-projections.js';
@@ -58,8 +59,6 @@ export interface PostgresEventStoreOptions {
   readonly inlineProjections?: readonly Projection<SqlExecutor>[];
 }
 
-const EXPECTED_CODE = { any: -1, no_stream: -2, exists: -3 } as const;
-
 /** Creates the store (running migrations unless told not to). */
 export async function createPostgresEventStore(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
   const store = new PostgresEventStore(options);
@@ -82,6 +81,7 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
   private readonly wakes: WakeHub;
   private readonly sql: EventStoreSql;
   private readonly inline: InlineProjectionHook | null;
+  private readonly writer: AppendWriter;
   private closed = false;
 
   constructor(private readonly options: PostgresEventStoreOptions) {
@@ -92,13 +92,19 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     this.allowAnyTypeName = options.allowAnyTypeName ?? false;
     if (!Number.isInteger(this.maxEventBytes) || this.maxEventBytes < 1) throw new InvalidOptionsError('maxEventBytes must be a positive integer');
     this.sql = eventStoreSql(this.names);
+    this.writer = new AppendWriter(this.sql, this.names.raw, this.db.engine === 'postgres');
     this.inline = inlineProjections(options.inlineProjections ?? []);
     const c = options.coalesce;
-    if (c === false || this.db.maxConcurrency === 1) {
-      // PGlite runs one transaction at a time: coalescing would only add a queue in front of its own.
+    if (c === false) {
       this.coalescer = null;
     } else {
-      const settings: CoalescerOptions = { maxInFlight: c?.maxInFlight ?? 4, maxAppends: c?.maxAppends ?? 64, maxEvents: c?.maxEvents ?? 2000 };
+      // PGlite runs one statement at a time, so it takes one batch in flight: appends that queue
+      // behind it then share the next statement instead of paying for one each.
+      const settings: CoalescerOptions = {
+        maxInFlight: c?.maxInFlight ?? Math.min(4, this.db.maxConcurrency),
+        maxAppends: c?.maxAppends ?? 64,
+        maxEvents: c?.maxEvents ?? 2000,
+      };
       for (const [k, v] of Object.entries(settings)) {
         if (!Number.isInteger(v) || v < 1) throw new InvalidOptionsError(`coalesce.${k} must be an integer >= 1`);
       }
@@ -265,84 +271,15 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
   /** The appends' write, plus the inline projections in the same transaction when there are any. */
   private runBatch(executor: SqlExecutor, requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
     const inline = this.inline;
-    if (inline === null) return this.writeBatch(executor, requests);
+    if (inline === null) return this.writer.write(executor, requests);
     const run = async (tx: SqlExecutor): Promise<AppendOutcome[]> => {
-      const outcomes = await this.writeBatch(tx, requests);
+      const outcomes = await this.writer.write(tx, requests);
       const written = outcomes.flatMap((o) => ('result' in o ? o.result.events : []));
       if (written.length > 0) await inline(written, tx);
       return outcomes;
     };
     // `executor` is the pool itself unless the caller's beforeCommit already opened a transaction.
     return executor === this.db ? this.db.transaction(run) : run(executor);
-  }
-
-  /** One call of append_batch for many independent appends; one outcome per request, in order. */
-  private async writeBatch(executor: SqlExecutor, requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
-    // Lock streams in one global order so two batches rarely deadlock (a deadlock fails the batch,
-    // and the coalescer then runs each append alone). A batch never holds two appends to one stream.
-    const order = requests.map((_, i) => i);
-    if (requests.length > 1) order.sort((a, b) => compareStreams((requests[a] as AppendRequest).stream, (requests[b] as AppendRequest).stream));
-    const a = { tenant: [] as string[], stream: [] as string[], type: [] as (string | null)[], expected: [] as number[], count: [] as number[] };
-    const e: EventColumns = {
-      append: [], id: [], type: [], version: [], occurred: [], correlation: [], causation: [], producer: [], data: [], metadata: [],
-    };
-    for (const [position, i] of order.entries()) {
-      const r = requests[i] as AppendRequest;
-      a.tenant.push(r.stream.tenantId);
-      a.stream.push(r.stream.streamId);
-      a.type.push(r.streamType);
-      a.expected.push(typeof r.expected === 'number' ? r.expected : EXPECTED_CODE[r.expected]);
-      a.count.push(r.prepared.length);
-      for (const p of r.prepared) {
-        const env = p.envelope;
-        e.append.push(position + 1);
-        e.id.push(env.eventId);
-        e.type.push(env.eventType);
-        e.version.push(env.eventVersion);
-        e.occurred.push(env.occurredAt);
-        e.correlation.push(env.correlationId);
-        e.causation.push(env.causationId);
-        e.producer.push(env.producer);
-        e.data.push(p.dataJson);
-        e.metadata.push(p.metadataJson);
-      }
-    }
-    const { rows } =
-      requests.length === 1
-        ? await this.runSingle(executor, requests[0] as AppendRequest, e)
-        : await executor.query<AppendRow>(
-            this.sql.appendBatch,
-            [a.tenant, a.stream, a.type, a.expected, a.count, e.append, e.id, e.type, e.version, e.occurred, e.correlation, e.causation, e.producer, e.data, e.metadata],
-            `${this.names.raw}.append`,
-          );
-    const refused = order.filter((_, rowIndex) => (rows[rowIndex] as AppendRow).version === null).map((i) => (requests[i] as AppendRequest).stream);
-    const states = new Map<string, StreamState>();
-    if (refused.length > 0) {
-      const { rows: found } = await executor.query<StreamState & { tenant_id: string; stream_id: string }>(this.sql.streamStates, [
-        refused.map((r) => r.tenantId),
-        refused.map((r) => r.streamId),
-      ]);
-      for (const f of found) states.set(streamKey({ tenantId: f.tenant_id, streamId: f.stream_id }), f);
-    }
-    const outcomes: AppendOutcome[] = new Array(requests.length);
-    order.forEach((reqIndex, rowIndex) => {
-      const request = requests[reqIndex] as AppendRequest;
-      const state = states.get(streamKey(request.stream)) ?? null;
-      outcomes[reqIndex] = toOutcome(request, rows[rowIndex] as AppendRow, state);
-    });
-    return outcomes;
-  }
-
-  /** One append: a smaller statement than the batch function, specialised by expectedVersion mode. */
-  private runSingle(executor: SqlExecutor, request: AppendRequest, e: EventColumns) {
-    const expected = request.expected;
-    const mode = expected === 'any' ? 'any' : expected === 'no_stream' || expected === 0 ? 'create' : 'bump';
-    const params: unknown[] = [
-      request.stream.tenantId, request.stream.streamId, request.streamType, request.prepared.length,
-      e.id, e.type, e.version, e.occurred, e.correlation, e.causation, e.producer, e.data, e.metadata,
-    ];
-    if (mode === 'bump') params.push(expected === 'exists' ? -3 : expected);
-    return executor.query<AppendRow>(this.sql.appendOne[mode], params, `${this.names.raw}.append-${mode}`);
   }
 
   /** Turns an outcome into the caller's result or error. */
