@@ -19,7 +19,8 @@ export interface StoreCase {
   readonly name: CaseName;
   /** What the rate counts: appended events, or calls (reads, loads). */
   readonly unit: 'events' | 'calls';
-  run(target: StoreTarget, workload: Workload): Promise<Sample>;
+  /** `tag` makes the stream names of one round unique, so rounds never write into each other's streams. */
+  run(target: StoreTarget, workload: Workload, tag: string): Promise<Sample>;
 }
 
 /** Versions of the streams a case writes, so every append states exactly where the stream is. */
@@ -60,46 +61,48 @@ export const STORE_CASES: readonly StoreCase[] = [
   {
     name: 'append-1-seq',
     unit: 'events',
-    run: (t, w) => appendCase(t, w, { prefix: 'a1', workers: 1, calls: w.appendSeqCalls, streams: w.appendSeqStreams, size: 1 }),
+    run: (t, w, tag) => appendCase(t, w, { prefix: `a1-${tag}`, workers: 1, calls: w.appendSeqCalls, streams: w.appendSeqStreams, size: 1 }),
   },
   {
     name: 'append-1-c16',
     unit: 'events',
-    run: (t, w) =>
-      appendCase(t, w, { prefix: 'c16', workers: CONCURRENCY, calls: w.appendC16PerWorker, streams: w.appendC16StreamsPerWorker, size: 1 }),
+    run: (t, w, tag) =>
+      appendCase(t, w, { prefix: `c16-${tag}`, workers: CONCURRENCY, calls: w.appendC16PerWorker, streams: w.appendC16StreamsPerWorker, size: 1 }),
   },
   {
     name: 'append-10-seq',
     unit: 'events',
-    run: (t, w) => appendCase(t, w, { prefix: 'a10', workers: 1, calls: w.append10Calls, streams: w.append10Streams, size: 10 }),
+    run: (t, w, tag) => appendCase(t, w, { prefix: `a10-${tag}`, workers: 1, calls: w.append10Calls, streams: w.append10Streams, size: 10 }),
   },
   {
     name: 'read-1000',
     unit: 'calls',
-    async run(target, workload) {
-      await seed(target, 'read-1', itemsAdded(READ_STREAM_EVENTS));
-      const n = await target.read('read-1');
+    async run(target, workload, tag) {
+      const stream = `read-${tag}`;
+      await seed(target, stream, itemsAdded(READ_STREAM_EVENTS));
+      const n = await target.read(stream);
       if (n !== READ_STREAM_EVENTS) throw new Error(`${target.system}: read ${n} events, expected ${READ_STREAM_EVENTS}`);
-      await measure({ workers: 1, callsPerWorker: 10, budgetMs: workload.budgetMs }, async () => (await target.read('read-1'), 1));
-      return measure({ workers: 1, callsPerWorker: workload.reads, budgetMs: workload.budgetMs }, async () => (await target.read('read-1'), 1));
+      await measure({ workers: 1, callsPerWorker: 10, budgetMs: workload.budgetMs }, async () => (await target.read(stream), 1));
+      return measure({ workers: 1, callsPerWorker: workload.reads, budgetMs: workload.budgetMs }, async () => (await target.read(stream), 1));
     },
   },
   {
     name: 'load-10000-snapshot',
     unit: 'calls',
-    async run(target, workload) {
+    async run(target, workload, tag) {
+      const stream = `agg-${tag}`;
       const events = itemsAdded(AGGREGATE_EVENTS);
-      await seed(target, 'agg-1', events);
+      await seed(target, stream, events);
       const atSnapshot = events.slice(0, SNAPSHOT_AT).reduce((s, data) => evolveCart(s, { data }), initialCart());
-      await target.saveSnapshot?.('agg-1', SNAPSHOT_AT, atSnapshot);
+      await target.saveSnapshot?.(stream, SNAPSHOT_AT, atSnapshot);
       const expected = events.reduce((s, data) => evolveCart(s, { data }), initialCart());
-      const check = await target.load('agg-1');
+      const check = await target.load(stream);
       const same = check.state.items === expected.items && check.state.qty === expected.qty && check.state.totalCents === expected.totalCents;
       if (check.version !== AGGREGATE_EVENTS || !same) {
         throw new Error(`${target.system}: load gave version ${check.version} ${JSON.stringify(check.state)}, expected ${JSON.stringify(expected)}`);
       }
-      await measure({ workers: 1, callsPerWorker: 5, budgetMs: workload.budgetMs }, async () => (await target.load('agg-1'), 1));
-      return measure({ workers: 1, callsPerWorker: workload.loads, budgetMs: workload.budgetMs }, async () => (await target.load('agg-1'), 1));
+      await measure({ workers: 1, callsPerWorker: 5, budgetMs: workload.budgetMs }, async () => (await target.load(stream), 1));
+      return measure({ workers: 1, callsPerWorker: workload.loads, budgetMs: workload.budgetMs }, async () => (await target.load(stream), 1));
     },
   },
 ];

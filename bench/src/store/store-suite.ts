@@ -13,13 +13,28 @@ import { FULL_WORKLOAD, QUICK_WORKLOAD } from './workload.js';
 
 const POOL_SIZE = 20;
 
-/** Run order. Emmett goes last: it installs process-wide pg type parsers (see emmett-target.ts). */
-const SYSTEMS: readonly { readonly system: SystemName; readonly create: (url: string) => Promise<StoreTarget> }[] = [
-  { system: 'raw-pg', create: (url) => createRawPgTarget(url, POOL_SIZE) },
-  { system: 'causeway', create: (url) => createCausewayTarget(url, POOL_SIZE) },
-  { system: 'raw-pglite', create: () => createRawPGliteTarget() },
-  { system: 'causeway-pglite', create: () => createCausewayPGliteTarget() },
-  { system: 'emmett', create: (url) => createEmmettTarget(url, POOL_SIZE) },
+interface SystemSpec {
+  readonly system: SystemName;
+  readonly create: (url: string) => Promise<StoreTarget>;
+}
+
+/**
+ * Systems measured against each other run in one group: all its targets open at once, and each
+ * case runs once per target per round, the order flipping every round, so a machine that slows
+ * down or speeds up during the run weighs on both sides of a ratio alike. A row is the median of
+ * the rounds. Emmett goes last and alone: it installs process-wide pg type parsers (see
+ * emmett-target.ts), which would change what the raw baseline parses.
+ */
+const GROUPS: readonly (readonly SystemSpec[])[] = [
+  [
+    { system: 'raw-pg', create: (url) => createRawPgTarget(url, POOL_SIZE) },
+    { system: 'causeway', create: (url) => createCausewayTarget(url, POOL_SIZE) },
+  ],
+  [
+    { system: 'raw-pglite', create: () => createRawPGliteTarget() },
+    { system: 'causeway-pglite', create: () => createCausewayPGliteTarget() },
+  ],
+  [{ system: 'emmett', create: (url) => createEmmettTarget(url, POOL_SIZE) }],
 ];
 
 const DISPLAY_ORDER: readonly SystemName[] = ['raw-pg', 'causeway', 'emmett', 'raw-pglite', 'causeway-pglite'];
@@ -35,6 +50,22 @@ export interface Ratio {
   readonly p50_ratio: number;
 }
 
+/** Rounds per group (each row is their median); --quick runs one. */
+const ROUNDS = 3;
+
+/** The median round of each figure (rate, p50, p99 taken separately). */
+function medianRow(rows: readonly ResultRow[]): ResultRow {
+  const mid = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+  const first = rows[0] as ResultRow;
+  return {
+    case: first.case,
+    system: first.system,
+    ops_per_s: mid(rows.map((r) => r.ops_per_s)),
+    p50_ms: mid(rows.map((r) => r.p50_ms)),
+    p99_ms: mid(rows.map((r) => r.p99_ms)),
+  };
+}
+
 const log = (line: string): void => void process.stderr.write(`[store] ${line}\n`);
 
 export async function runStoreSuite(options: SuiteOptions): Promise<boolean> {
@@ -44,23 +75,35 @@ export async function runStoreSuite(options: SuiteOptions): Promise<boolean> {
   const failures: string[] = [];
   const loadNotes = new Map<string, string>();
 
-  for (const { system, create } of SYSTEMS) {
-    log(`${system}: setting up`);
-    let target: StoreTarget | null = null;
+  const rounds = options.quick ? 1 : ROUNDS;
+  for (const group of GROUPS) {
+    const targets: StoreTarget[] = [];
     try {
-      target = await create(options.connectionString);
-      loadNotes.set(system, target.loadNote);
+      for (const { system, create } of group) {
+        log(`${system}: setting up`);
+        const target = await create(options.connectionString);
+        targets.push(target);
+        loadNotes.set(system, target.loadNote);
+      }
       for (const c of STORE_CASES) {
-        const sample = await c.run(target, workload);
-        const row = toRow(c.name, system, sample);
-        rows.push(row);
-        log(`${system} ${c.name}: ${sample.latenciesMs.length} calls in ${formatNumber(sample.wallMs / 1000, 1)} s -> ${formatNumber(row.ops_per_s)} ${c.unit}/s, p50 ${row.p50_ms} ms, p99 ${row.p99_ms} ms`);
+        const samples = new Map<SystemName, ResultRow[]>();
+        for (let round = 0; round < rounds; round++) {
+          const order = round % 2 === 0 ? targets : [...targets].reverse();
+          for (const target of order) {
+            const sample = await c.run(target, workload, `r${round}`);
+            const row = toRow(c.name, target.system, sample);
+            samples.set(target.system, [...(samples.get(target.system) ?? []), row]);
+            log(`${target.system} ${c.name} round ${round + 1}/${rounds}: ${sample.latenciesMs.length} calls in ${formatNumber(sample.wallMs / 1000, 1)} s -> ${formatNumber(row.ops_per_s)} ${c.unit}/s, p50 ${row.p50_ms} ms, p99 ${row.p99_ms} ms`);
+          }
+        }
+        for (const [, measured] of samples) rows.push(medianRow(measured));
       }
     } catch (e) {
-      failures.push(`${system}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      log(`${system} FAILED: ${e instanceof Error ? e.message : String(e)}`);
+      const names = group.map((g) => g.system).join(', ');
+      failures.push(`${names}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      log(`${names} FAILED: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
-      await target?.close().catch((e: unknown) => log(`${system}: cleanup failed: ${String(e)}`));
+      for (const target of targets) await target.close().catch((e: unknown) => log(`${target.system}: cleanup failed: ${String(e)}`));
     }
   }
 
@@ -74,6 +117,7 @@ export async function runStoreSuite(options: SuiteOptions): Promise<boolean> {
     duration_s: round((Date.now() - started) / 1000, 1),
     machine: await machine(options.connectionString),
     workload,
+    rounds,
     units: Object.fromEntries(STORE_CASES.map((c) => [c.name, `${c.unit}/s`])),
     notes: [...loadNotes].map(([system, note]) => `load-10000-snapshot ${system}: ${note}`),
     rows,
@@ -126,7 +170,7 @@ function renderReport(rows: readonly ResultRow[], ratios: readonly Ratio[], load
     .map((q) => `causeway/emmett ${q.case.padEnd(20)} rate ${times(q.ops_ratio)}, p50 ${times(q.p50_ratio)}${q.case === ('load-10000-snapshot' satisfies CaseName) ? '  (causeway: snapshot + 10-event tail; emmett: no snapshots, full 10,000-event fold)' : ''}`);
   const notes = [...loadNotes].map(([system, note]) => `  ${system.padEnd(16)} ${note}`);
   return [
-    `store bench${quick ? ' (--quick: smoke run, small counts)' : ''}`,
+    `store bench${quick ? ' (--quick: smoke run, small counts, one round)' : `: each row the median of ${ROUNDS} interleaved rounds`}`,
     '',
     table,
     '',
