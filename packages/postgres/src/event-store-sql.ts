@@ -12,7 +12,14 @@ export const MAX_SINGLES = 16;
 const SINGLE_PARAMS = 13;
 
 /** The store's SQL for one schema. Values are always bound parameters; only the schema name (allow-listed) is spliced in. */
-export function eventStoreSql({ schema: s, channel }: SchemaNames) {
+/**
+ * `notifyInStatement`: whether the append statements send the subscribers' NOTIFY themselves
+ * (PGlite) or leave it to the store to send after commit (the server; see commit-notifier.ts).
+ */
+export function eventStoreSql({ schema: s, channel }: SchemaNames, notifyInStatement: boolean) {
+  const notified = notifyInStatement
+    ? `(SELECT pg_notify('${channel}', '') FROM (SELECT 1 FROM ins LIMIT 1) AS wrote)::text AS notified`
+    : `NULL::text AS notified`;
   // One append: write the stream row (which takes its lock), then the events if that passed.
   const appendOne = (streamWrite: string) => `WITH w AS (${streamWrite}), ins AS (
       INSERT INTO ${s}.events (tenant_id, stream_id, stream_version, event_id, event_type, event_version,
@@ -28,7 +35,7 @@ export function eventStoreSql({ schema: s, channel }: SchemaNames) {
     SELECT (SELECT w.version FROM w)::text AS version, (SELECT min(i.tx) FROM ins i)::text AS tx,
       (SELECT array_agg(i.seq::text ORDER BY i.seq) FROM ins i) AS seqs,
       (SELECT array_agg(to_char(i.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') ORDER BY i.seq) FROM ins i) AS recorded,
-      (SELECT pg_notify('${channel}', '') FROM (SELECT 1 FROM ins LIMIT 1) AS wrote)::text AS notified`;
+      ${notified}`;
   // The stream row writes, by expectedVersion mode; $4 is the number of events, `expected` the exact version's parameter.
   const streamWrite = (mode: AppendMode, expected: string): string =>
     mode === 'any'
@@ -98,7 +105,7 @@ export function eventStoreSql({ schema: s, channel }: SchemaNames) {
       )
       SELECT w.version::text AS version, i.tx::text AS tx, i.seq::text AS seq,
         (SELECT to_char(at.t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM at) AS recorded,
-        (SELECT pg_notify('${channel}', '') FROM (SELECT 1 FROM ins LIMIT 1) AS wrote)::text AS notified
+        ${notified}
       FROM req
         LEFT JOIN w ON w.tenant_id = req.tenant_id AND w.stream_id = req.stream_id
         LEFT JOIN ins i ON i.tenant_id = req.tenant_id AND i.stream_id = req.stream_id
@@ -107,10 +114,10 @@ export function eventStoreSql({ schema: s, channel }: SchemaNames) {
     // append_batch (migrations.ts) appends a batch of appends to distinct streams in one statement.
     appendBatch: `SELECT out_version AS version, out_tx AS tx, out_seqs AS seqs, out_recorded AS recorded FROM ${s}.append_batch($1::text[], $2::text[], $3::text[], $4::bigint[],
       $5::integer[], $6::integer[], $7::uuid[], $8::text[], $9::integer[], $10::timestamptz[], $11::text[], $12::text[], $13::text[],
-      $14::jsonb[], $15::jsonb[])`,
+      $14::jsonb[], $15::jsonb[], ${notifyInStatement})`,
     // append_one (append-one-migration.ts): one event to one stream, scalar parameters.
     appendOneEvent: `SELECT out_version AS version, out_tx AS tx, out_seq AS seq, out_recorded AS recorded FROM ${s}.append_one($1, $2, $3, $4::bigint,
-      $5::uuid, $6, $7::integer, $8::timestamptz, $9, $10, $11, $12::jsonb, $13::jsonb)`,
+      $5::uuid, $6, $7::integer, $8::timestamptz, $9, $10, $11, $12::jsonb, $13::jsonb, ${notifyInStatement})`,
     // Larger appends: the events as arrays, one statement per mode.
     appendOne: { any: appendOne(streamWrite('any', '$14')), create: appendOne(streamWrite('create', '$14')), bump: appendOne(streamWrite('bump', '$14')) },
     /**
@@ -138,7 +145,7 @@ export function eventStoreSql({ schema: s, channel }: SchemaNames) {
     )
     SELECT (SELECT w.version FROM w)::text AS version, i.tx::text AS tx, i.seq::text AS seq,
       (SELECT to_char(at.t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM at) AS recorded,
-      (SELECT pg_notify('${channel}', '') FROM (SELECT 1 FROM ins LIMIT 1) AS wrote)::text AS notified
+      ${notified}
     FROM ins i ORDER BY i.seq`;
     },
     // Why appends were refused, read after the append statement so it sees the rows it waited on.

@@ -31,6 +31,7 @@ import {
 import { AppendCoalescer, type CoalescerOptions } from './append-coalescer.js';
 import { type AppendOutcome, type AppendRequest } from './append-outcome.js';
 import { AppendWriter } from './append-writer.js';
+import { CommitNotifier } from './commit-notifier.js';
 import { eventStoreSql, type EventStoreSql } from './event-store-sql.js';
 import { rowToEvent, type EventRow } from './event-rows.js';
 import { inlineProjections, type InlineProjectionHook } from './inline-projections.js';
@@ -82,6 +83,8 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
   private readonly sql: EventStoreSql;
   private readonly inline: InlineProjectionHook | null;
   private readonly writer: AppendWriter;
+  /** Server only: the subscribers' NOTIFY, sent after commit (PGlite's statements send their own). */
+  private readonly notifier: CommitNotifier | null;
   private closed = false;
 
   constructor(private readonly options: PostgresEventStoreOptions) {
@@ -91,8 +94,10 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     this.allowAnyTypeName = options.allowAnyTypeName ?? false;
     if (!Number.isInteger(this.maxEventBytes) || this.maxEventBytes < 1) throw new InvalidOptionsError('maxEventBytes must be a positive integer');
-    this.sql = eventStoreSql(this.names);
-    this.writer = new AppendWriter(this.sql, this.names.raw, this.db.engine === 'postgres');
+    const server = this.db.engine === 'postgres';
+    this.sql = eventStoreSql(this.names, !server);
+    this.writer = new AppendWriter(this.sql, this.names.raw, server);
+    this.notifier = server ? new CommitNotifier(this.db, this.names.channel) : null;
     this.inline = inlineProjections(options.inlineProjections ?? []);
     const c = options.coalesce;
     if (c === false) {
@@ -260,6 +265,7 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
     if (this.closed) return;
     this.closed = true;
     await this.coalescer?.drain();
+    await this.notifier?.drain();
     await this.wakes.close();
     if (this.options.ownsDatabase) await this.db.close();
   }
@@ -284,7 +290,11 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
 
   /** Turns an outcome into the caller's result or error. */
   private async settle(request: AppendRequest, outcome: AppendOutcome): Promise<AppendResult> {
-    if ('result' in outcome) return outcome.result;
+    if ('result' in outcome) {
+      // Only called once the append's transaction has committed.
+      this.notifier?.committed();
+      return outcome.result;
+    }
     if ('error' in outcome) throw outcome.error;
     // A conflict with caller-chosen ids may be a retry of an append that already landed.
     if (request.idsSupplied) return this.classifyStoredIds(request, outcome.conflict);
