@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Publisher } from '@causeway/core';
+import type { EventStore, Publisher } from '@causeway/core';
 import { createEventLogRelay, type Relay } from '@causeway/postgres';
 import type { DeliveryBroker } from './delivery-broker.js';
 import { BestOf, countingReporter, freshTopic, type CaseContext, type DeliveryCase, type Measured } from './delivery-case.js';
@@ -16,6 +16,8 @@ const WARMUP = 200;
 const DRAIN_TIMEOUT_MS = 60_000;
 /** The target's p99 (issue 4): the horizon sampler reports how often the server's oldest writer was older. */
 const TARGET_P99_MS = 25;
+/** BENCH_HORIZON_TRACE=1: sample the read horizon every 2 ms and split each event's wait (adds load; for diagnosis). */
+const TRACE = process.env['BENCH_HORIZON_TRACE'] === '1';
 
 /**
  * Paced at RATE_PER_S for a few seconds. Causeway: each event is its own append (one stream of
@@ -67,19 +69,40 @@ async function causewayLatency(broker: DeliveryBroker, count: number, ctx: CaseC
       },
       close: (o) => side.publisher.close(o),
     };
-    relay = createEventLogRelay({ db: env.db, store: env.store, publisher, schema: env.schema, name: 'latency', topic: () => topic, onError: errors.report });
+    // Stamps when the relay's batch handler gets each event (after its read, before its publish).
+    const store: Pick<EventStore, 'subscribe'> = {
+      subscribe: (options, handler) =>
+        env.store.subscribe(options, (batch) => {
+          const now = performance.now();
+          for (const e of batch) {
+            const i = index.get(e.eventId);
+            if (i !== undefined && Number.isNaN(stamps.relayed[i] as number)) stamps.relayed[i] = now;
+          }
+          return handler(batch);
+        }),
+    };
+    relay = createEventLogRelay({ db: env.db, store, publisher, schema: env.schema, name: 'latency', topic: () => topic, onError: errors.report });
     const append = (i: number): void => {
       const write = env.store.append({ tenantId: TENANT, streamId: streamOf(i) }, [events[i] as (typeof events)[number]]);
-      appends.push(write.then(() => void (stamps.from[i] = performance.now()), (e: unknown) => void failed.push(e)));
+      appends.push(
+        write.then(
+          (r) => {
+            stamps.from[i] = performance.now();
+            stamps.tx[i] = Number(r.position.tx);
+          },
+          (e: unknown) => void failed.push(e),
+        ),
+      );
     };
     await pace(RATE_PER_S, WARMUP, append);
     await waitUntil(() => stamps.done >= WARMUP, DRAIN_TIMEOUT_MS, () => `warm-up: ${stamps.done}/${WARMUP} consumed`);
-    horizon = await startHorizonSampler(ctx.connectionString, APPLICATION_NAME);
+    horizon = await startHorizonSampler(ctx.connectionString, APPLICATION_NAME, TRACE);
     const paced = await pace(RATE_PER_S, count, (i) => append(WARMUP + i));
     await Promise.all(appends);
     if (failed.length > 0) throw new Error(`${failed.length} appends failed, e.g. ${String(failed[0])}`);
     await waitUntil(() => stamps.done >= total, DRAIN_TIMEOUT_MS, () => `${stamps.done}/${total} consumed`);
     const oldestWriter = await horizon.stop(TARGET_P99_MS);
+    const traced = TRACE ? stamps.horizonStages(WARMUP, (tx) => horizon?.passedAt(tx) ?? Number.NaN, (t) => horizon?.holderAt(t) ?? 'none') : {};
     const { latenciesMs, opsPerS } = stamps.measured(WARMUP);
     await relay.stop();
     await consumer.close();
@@ -104,6 +127,8 @@ async function causewayLatency(broker: DeliveryBroker, count: number, ctx: CaseC
         own_oldest_writer_p50_ms: oldestWriter.own.p50_ms,
         own_oldest_writer_p99_ms: oldestWriter.own.p99_ms,
         [`own_oldest_writer_over_${TARGET_P99_MS}ms_share`]: oldestWriter.own.over_threshold,
+        horizon_held_by: Object.entries(oldestWriter.holders).map(([k, share]) => `${k} ${Math.round(share * 100)}%`).join(', '),
+        ...traced,
       },
     };
   } finally {

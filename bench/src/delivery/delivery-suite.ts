@@ -29,7 +29,9 @@ export async function runDeliverySuite(options: SuiteOptions): Promise<boolean> 
   const rows: DeliveryRow[] = [];
   const failures: string[] = [];
   const ctx: CaseContext = { quick: options.quick, connectionString: options.connectionString, log };
-  // BENCH_ADAPTERS=postgresql,nats runs a subset; BENCH_CASES=relay-throughput a subset of cases.
+  // BENCH_ADAPTERS=postgresql,nats runs a subset; BENCH_CASES=relay-throughput a subset of cases;
+  // BENCH_HORIZON_TRACE=1 splits each commit-to-consume event's wait for the read horizon from the
+  // relay's own time (samples every 2 ms, which adds load: for diagnosis, not for the figures).
   const only = (name: string): string[] | undefined => process.env[name]?.split(',').map((a) => a.trim()).filter(Boolean);
   const wanted = (list: string[] | undefined, name: string): boolean => list === undefined || list.length === 0 || list.includes(name);
   const adapters = only('BENCH_ADAPTERS');

@@ -5,7 +5,19 @@ export interface CatchUpSource {
   read(after: LogPosition, limit: number): Promise<ReadAllResult>;
   /** Registers a wake-up callback (NOTIFY, in-process signal); returns the unregister function. */
   onWake(wake: () => void): () => void;
+  /**
+   * Optional, for gap-safe stores: whether entries after `after` are committed but not readable
+   * yet (held below the read horizon by an older transaction still running). With it, a read
+   * that comes back empty right after a batch is followed by this check instead of a sleep until
+   * the next wake-up (the NOTIFY of those entries has come already), and the loop re-reads soon
+   * only while entries wait.
+   */
+  heldBack?(after: LogPosition): Promise<boolean>;
 }
+
+/** Re-reads while entries wait below the horizon (sources with heldBack): 5, 10, 20, 40, then every 50 ms. */
+const CHASE_MIN_MS = 5;
+const CHASE_MAX_MS = 50;
 
 export interface CatchUpOptions {
   readonly after: LogPosition;
@@ -17,10 +29,12 @@ export interface CatchUpOptions {
  * The catch-up loop shared by every store. Idle cost: one read per `pollIntervalMs`, nothing
  * more. After a wake-up that finds nothing readable (an older transaction still holds the read
  * horizon back), it re-reads at 5, 10, 20 ... ms until the poll interval, so a late commit is
- * picked up quickly without a busy loop. Read errors are retried with the same backoff; a handler
- * error ends the subscription. After a full batch the next read starts while the handler runs
- * (one read ahead, same positions and order), so a reader that is catching up, such as a relay,
- * reads and publishes at the same time.
+ * picked up quickly without a busy loop. A source with `heldBack` is asked after a read that
+ * found nothing (following a wake-up or a batch): the loop re-reads at 5, 10, 20, 40, then every
+ * 50 ms while entries wait, and sleeps until a wake-up or the poll once none does. Read errors
+ * are retried with the same backoff; a handler error ends the subscription. After a full batch
+ * the next read starts while the handler runs (one read ahead, same positions and order), so a
+ * reader that is catching up, such as a relay, reads and publishes at the same time.
  */
 export function runCatchUpSubscription(
   source: CatchUpSource,
@@ -76,20 +90,25 @@ export function runCatchUpSubscription(
           }
           await handler(result.events);
           position = result.next;
-          chase = 0;
+          // Should the next read find nothing, entries committed meanwhile may wait below the
+          // horizon, their wake-up spent: with heldBack the loop checks rather than sleeps.
+          chase = source.heldBack === undefined ? 0 : CHASE_MIN_MS;
           continue;
         }
         if (stopped) break;
         if (woken) {
-          chase = 5;
+          chase = CHASE_MIN_MS;
           continue;
         }
+        if (chase > 0 && source.heldBack !== undefined && !(await source.heldBack(position).catch(() => true))) chase = 0;
+        if (stopped) break;
         if (chase > 0) {
           await sleep(chase);
-          chase = chase * 2 > options.pollIntervalMs ? 0 : chase * 2;
+          if (source.heldBack === undefined) chase = chase * 2 > options.pollIntervalMs ? 0 : chase * 2;
+          else chase = Math.min(chase * 2, CHASE_MAX_MS, options.pollIntervalMs);
         } else {
           await sleep(options.pollIntervalMs);
-          if (woken) chase = 5;
+          if (woken) chase = CHASE_MIN_MS;
         }
       }
     } finally {

@@ -7,7 +7,6 @@ import {
   type RecordedEvent,
 } from '@causeway/core';
 import {
-  MarkPipeline,
   commitFenced,
   publishBatch,
   resolveRelayOptions,
@@ -20,7 +19,7 @@ import {
   type RelayStats,
   type RelayTurn,
 } from './relay-loop.js';
-import { advanceRelayCheckpoint, checkpointOf, loadRelayCheckpoint } from './relay-checkpoint.js';
+import { MarkPipeline, advanceRelayCheckpoint, advanceRelayCheckpointFenced, checkpointOf, loadRelayCheckpoint } from './relay-checkpoint.js';
 import { schemaNames, type SchemaNames } from './schema.js';
 import type { SqlDatabase } from './sql-executor.js';
 
@@ -60,9 +59,10 @@ export async function eventLogRelayStats(db: SqlDatabase, options: { readonly sc
  *
  * Same lease, backoff and at-least-once rules as the outbox relay: one batch at a time in log
  * order (per key order holds across batches), published grouped by topic, and only after
- * `publish` resolved the checkpoint moves to the batch's last event, in a transaction that checks
- * the lease (and that the checkpoint is where this holder left it). After a crash the events
- * after the checkpoint are published again, with the same ids.
+ * `publish` resolved the checkpoint moves past the batch, in a write that checks the lease (and
+ * that the checkpoint is where this holder left it); batches published while such a mark is in
+ * flight are marked together by the next one (see MarkPipeline). After a crash the events after
+ * the checkpoint are published again, with the same ids.
  */
 export function createEventLogRelay(options: EventLogRelayOptions): Relay {
   const o = resolveRelayOptions(options);
@@ -87,7 +87,19 @@ export function createEventLogRelay(options: EventLogRelayOptions): Relay {
     const stored = await loadRelayCheckpoint(o.db, o.names, checkpoint);
     let position: LogPosition = { tx: BigInt(stored.tx), seq: BigInt(stored.seq) };
     const interrupted = new CausewayError('INTERRUPTED', `${label}: interrupted`);
-    const marks = new MarkPipeline();
+    const text = (p: LogPosition) => ({ tx: p.tx.toString(), seq: p.seq.toString() });
+    const marks = new MarkPipeline(o.batchSize, async ({ from, to, count }) => {
+      const step = { from, to, fence: t.lease.fence, count };
+      const committed = await commitFenced(
+        o,
+        t,
+        label,
+        (tx) => advanceRelayCheckpoint(tx, o.names, checkpoint, step),
+        (db) => advanceRelayCheckpointFenced(db, o.names, checkpoint, t.lease.name, step),
+      );
+      if (committed) counters.marked += count;
+      return committed;
+    });
     const subscription = store.subscribe(
       {
         tenantId: ALL_TENANTS,
@@ -97,20 +109,12 @@ export function createEventLogRelay(options: EventLogRelayOptions): Relay {
         ...(eventTypes === undefined ? {} : { eventTypes }),
       },
       async (events) => {
-        if (t.interrupt.aborted) throw interrupted;
+        if (t.interrupt.aborted || !(await marks.room(events.length))) throw interrupted;
         if (!(await publishBatch(o, t, label, prepare(events), counters))) throw interrupted;
         await o.afterPublish?.({ ids: events.map((e) => e.eventId), fence: t.lease.fence });
         const to = (events[events.length - 1] as RecordedEvent).position;
-        const from = position;
-        position = to; // the next advance starts here; a failed one ends the turn
-        const queued = await marks.add(async () => {
-          const text = (p: LogPosition) => ({ tx: p.tx.toString(), seq: p.seq.toString() });
-          const step = { from: text(from), to: text(to), fence: t.lease.fence, count: events.length };
-          const committed = await commitFenced(o, t, label, (tx) => advanceRelayCheckpoint(tx, o.names, checkpoint, step));
-          if (committed) counters.marked += events.length;
-          return committed;
-        });
-        if (!queued) throw interrupted;
+        marks.published({ from: text(position), to: text(to), count: events.length, ids: [] });
+        position = to; // the next mark starts here; a failed one ends the turn
       },
     );
     const ended = new Promise<void>((resolve) => {

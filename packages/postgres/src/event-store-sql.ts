@@ -166,6 +166,11 @@ export function eventStoreSql({ schema: s, channel }: SchemaNames, notifyInState
         AND ($3::text IS NULL OR ev.tenant_id = $3::text)
         AND ($4::text[] IS NULL OR ev.event_type = ANY ($4::text[]))
       ORDER BY ev.tx, ev.seq LIMIT $5`,
+    // readAll's filters without the horizon: committed events a read after $1/$2 has yet to return.
+    heldBack: `SELECT EXISTS (SELECT 1 FROM ${s}.events ev
+      WHERE (ev.tx, ev.seq) > ($1::text::xid8, $2::bigint)
+        AND ($3::text IS NULL OR ev.tenant_id = $3::text)
+        AND ($4::text[] IS NULL OR ev.event_type = ANY ($4::text[]))) AS held`,
     eventsById: `SELECT ${EVENT_COLUMNS} FROM ${s}.events ev WHERE ev.tenant_id = $1 AND ev.event_id = ANY ($2::uuid[])`,
   };
 }

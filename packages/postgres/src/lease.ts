@@ -27,10 +27,11 @@ export interface LeaseOptions {
  * (`pg_terminate_backend`) once its row has expired. On PGlite (one process, one session) the row
  * alone decides: free, expired, or ours.
  *
- * Fencing: every write made under the lease calls `check(tx)` inside its own transaction. That
- * locks the row FOR SHARE and compares fences; a takeover updates the row, so it waits for such
- * transactions to end, and every later one sees the new fence. A holder that lost the lease can
- * therefore never commit after its successor started.
+ * Fencing: every write made under the lease calls `check(tx)` inside its own transaction, or
+ * does the same in the statement that writes (the relays' checkpoint marks: see
+ * advanceRelayCheckpointFenced). That locks the row FOR SHARE and compares fences; a takeover
+ * updates the row, so it waits for such transactions to end, and every later one sees the new
+ * fence. A holder that lost the lease can therefore never commit after its successor started.
  */
 export interface Lease {
   readonly name: string;

@@ -1,7 +1,6 @@
 import { InvalidOptionsError, backoffDelay, delay, type EventEnvelope, type Message, type StreamFacts } from '@causeway/core';
 import { outboxChannel, validateOutboxName } from './postgres-outbox.js';
 import {
-  MarkPipeline,
   commitFenced,
   publishBatch,
   resolveRelayOptions,
@@ -14,7 +13,7 @@ import {
   type RelayTurn,
   type ResolvedRelayOptions,
 } from './relay-loop.js';
-import { advanceRelayCheckpoint, checkpointOf, loadRelayCheckpoint } from './relay-checkpoint.js';
+import { MarkPipeline, advanceRelayCheckpoint, advanceRelayCheckpointFenced, checkpointOf, loadRelayCheckpoint } from './relay-checkpoint.js';
 import { schemaNames, type SchemaNames } from './schema.js';
 import type { SqlDatabase } from './sql-executor.js';
 
@@ -42,8 +41,13 @@ interface OutboxRow {
 }
 
 const CLEANUP_BATCH = 1000;
-/** Re-reads while rows wait below the read horizon: 5, 10, 20 ... ms, at most 1 s (or the poll interval). */
+/**
+ * Re-reads while committed rows wait below the read horizon: 5, 10, 20, 40, then every 50 ms (or
+ * the poll interval, if shorter). Only while rows are held back; an idle relay sleeps until a
+ * NOTIFY or the poll. The cap bounds how late a row is seen after the horizon passes it.
+ */
 const CHASE_MIN_MS = 5;
+const CHASE_MAX_MS = 50;
 
 function outboxSql(names: SchemaNames) {
   const s = names.schema;
@@ -109,14 +113,16 @@ export async function deleteSentOutboxRows(
  * - One active relay per outbox: it holds the lease `relay:outbox:<name>`; other instances stand
  *   by and take over when it stops, dies or stops heartbeating.
  * - Wakes on the NOTIFY sent by the writing transaction (delivered at its COMMIT); without one it
- *   reads once per `pollIntervalMs`. After a wake-up that finds committed rows not yet readable
- *   (an older transaction still running holds the read horizon back) it re-reads at 5, 10, 20 ...
- *   ms, at most a second apart, until they are.
+ *   reads once per `pollIntervalMs`. When a read after a wake-up or after a published batch
+ *   finds nothing, yet committed rows wait (an older transaction still running holds the read
+ *   horizon back), it re-reads at 5, 10, 20, 40, then every 50 ms until they are readable:
+ *   their NOTIFY has come already, so waiting for the next one could take a whole poll.
  * - Reads up to `batchSize` rows after its checkpoint in (tx, id) order, publishes them grouped by
  *   topic (each key in order), and only after `publish` resolved marks them sent by moving the
- *   checkpoint past them, in a transaction that checks the lease first: a relay that lost its
- *   lease cannot mark anything (LeaseLostError) and stands by again. That mark overlaps the next
- *   batch's read and publish. A failing publish is retried with backoff; nothing is marked or dropped.
+ *   checkpoint past them, in a write that checks the lease first (one statement on the server):
+ *   a relay that lost its lease cannot mark anything (LeaseLostError) and stands by again. That
+ *   mark overlaps the next batches' reads and publishes, which the next mark covers together
+ *   (see MarkPipeline). A failing publish is retried with backoff; nothing is marked or dropped.
  * - At least once: after a crash between publish and mark the same rows are published again with
  *   the same message ids (= event ids), for broker and consumer dedup to absorb.
  */
@@ -165,9 +171,23 @@ async function relayRows(
       return null;
     });
   let chase = 0;
-  const chaseMaxMs = Math.min(o.pollIntervalMs, 1000);
+  const chaseMaxMs = Math.min(o.pollIntervalMs, CHASE_MAX_MS);
   let readFailures = 0;
-  const marks = new MarkPipeline();
+  const marks = new MarkPipeline(o.batchSize, async (step) => {
+    const ids = step.ids;
+    const committed = await commitFenced(
+      o,
+      t,
+      label,
+      async (tx) => {
+        await advanceRelayCheckpoint(tx, o.names, key, { ...step, fence: t.lease.fence });
+        if (ids.length > 0) await tx.query(sql.deleteBatch, [ids], `${o.names.raw}.obdel`);
+      },
+      (db) => advanceRelayCheckpointFenced(db, o.names, key, t.lease.name, { ...step, fence: t.lease.fence }, ids.length > 0 ? ids : undefined),
+    );
+    if (committed) counters.marked += step.count;
+    return committed;
+  });
   try {
     while (!t.interrupt.aborted) {
       wakes.woken = false;
@@ -182,23 +202,17 @@ async function relayRows(
         continue;
       }
       if (rows.length > 0) {
+        if (!(await marks.room(rows.length))) break;
         const entries = rows.map((r) => ({ topic: r.topic, message: toMessage(r) }));
         if (!(await publishBatch(o, t, label, () => entries, counters))) break;
         await o.afterPublish?.({ ids: rows.map((r) => r.envelope.eventId), fence: t.lease.fence });
         const last = rows[rows.length - 1] as OutboxRow;
-        const step = { from: cursor, to: { tx: last.tx, seq: last.id }, fence: t.lease.fence, count: rows.length };
-        const ids = deleteWhenSent ? rows.map((r) => r.id) : [];
-        cursor = step.to;
-        const queued = await marks.add(async () => {
-          const committed = await commitFenced(o, t, label, async (tx) => {
-            await advanceRelayCheckpoint(tx, o.names, key, step);
-            if (ids.length > 0) await tx.query(sql.deleteBatch, [ids], `${o.names.raw}.obdel`);
-          });
-          if (committed) counters.marked += step.count;
-          return committed;
-        });
-        if (!queued) break;
-        chase = 0;
+        const to = { tx: last.tx, seq: last.id };
+        marks.published({ from: cursor, to, count: rows.length, ids: deleteWhenSent ? rows.map((r) => r.id) : [] });
+        cursor = to;
+        // Should the next read come back empty, rows committed meanwhile may wait below the horizon
+        // (their NOTIFY came before that read): check for them rather than sleep until the poll.
+        chase = CHASE_MIN_MS;
         if (t.stopping.aborted) break;
         continue;
       }
@@ -208,8 +222,9 @@ async function relayRows(
         chase = CHASE_MIN_MS;
         continue;
       }
-      // Woken, yet nothing readable: rows committed behind a transaction that is still running
-      // (anywhere on the server) wait below the read horizon. Re-read soon while that lasts.
+      // Woken (or just busy), yet nothing readable: rows committed behind a transaction that is
+      // still running (anywhere on the server) wait below the read horizon. Re-read soon while
+      // that lasts; once nothing is held back, sleep until a NOTIFY or the poll.
       if (chase > 0) {
         const held = await o.db
           .query<{ held: boolean }>(sql.heldBack, [o.name, cursor.tx, cursor.seq], `${o.names.raw}.obheld`)

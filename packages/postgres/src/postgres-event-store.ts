@@ -16,6 +16,7 @@ import {
   type AppendOptions,
   type AppendResult,
   type EventStore,
+  type LogPosition,
   type NewEvent,
   type Projection,
   type ReadAllOptions,
@@ -181,10 +182,25 @@ export class PostgresEventStore implements EventStore<SqlExecutor> {
   subscribe(options: SubscribeOptions, handler: (events: readonly RecordedEvent[]) => Promise<void>): Subscription {
     this.assertOpen();
     return runCatchUpSubscription(
-      { read: (from, limit) => this.readAll({ ...options, after: from, limit }), onWake: (wake) => this.wakes.add(wake) },
+      {
+        read: (from, limit) => this.readAll({ ...options, after: from, limit }),
+        onWake: (wake) => this.wakes.add(wake),
+        heldBack: (after) => this.heldBack(after, options),
+      },
       validateSubscribe(options),
       handler,
     );
+  }
+
+  /** Events after `after` (matching the subscription's filters) that are committed, readable or not yet. */
+  private async heldBack(after: LogPosition, options: SubscribeOptions): Promise<boolean> {
+    const tenant = options.tenantId === ALL_TENANTS ? null : options.tenantId;
+    const { rows } = await this.db.query<{ held: boolean }>(
+      this.sql.heldBack,
+      [after.tx.toString(), after.seq.toString(), tenant, options.eventTypes ?? null],
+      `${this.names.raw}.held`,
+    );
+    return rows[0]?.held === true;
   }
 
   async streamInfo(stream: StreamRef): Promise<StreamInfo | null> {

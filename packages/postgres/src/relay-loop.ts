@@ -280,11 +280,28 @@ function groupByTopic(entries: readonly RelayEntry[]): Map<string, Message[]> {
  * Runs `write` in a transaction that first checks the lease (fencing): once another holder took
  * over, it throws LeaseLostError and nothing is written. A CHECKPOINT_CONFLICT from `write` is
  * thrown too (it will not heal by retrying); other failures are retried with backoff.
+ *
+ * `fast`, when given, does the same check and write in one statement and says whether it wrote;
+ * on the server it is tried first (see advanceRelayCheckpointFenced). When it wrote nothing, the
+ * transaction runs to find out why, so a lost lease or a moved checkpoint fails exactly as
+ * without it. PGlite runs one statement at a time, so it has no read horizon to spare and keeps
+ * the transaction alone (whose check also marks the lease lost before the next read can run).
  * Returns false when interrupted before it committed.
  */
-export async function commitFenced(o: ResolvedRelayOptions, t: RelayTurn, label: string, write: (tx: SqlExecutor) => Promise<void>): Promise<boolean> {
+export async function commitFenced(
+  o: ResolvedRelayOptions,
+  t: RelayTurn,
+  label: string,
+  write: (tx: SqlExecutor) => Promise<void>,
+  fast?: (db: SqlExecutor) => Promise<boolean>,
+): Promise<boolean> {
+  let tryFast = fast !== undefined && o.db.engine === 'postgres';
   for (let attempt = 0; ; attempt++) {
     try {
+      if (tryFast && fast !== undefined && !t.lease.signal.aborted) {
+        if (await fast(o.db)) return true;
+        tryFast = false;
+      }
       await o.db.transaction(async (tx) => {
         await t.lease.check(tx);
         await write(tx);
@@ -298,30 +315,6 @@ export async function commitFenced(o: ResolvedRelayOptions, t: RelayTurn, label:
       o.report(error, `${label}: marking a published batch failed (attempt ${attempt + 1}); retrying in ${wait} ms`);
       await delay(wait, t.interrupt);
     }
-  }
-}
-
-/**
- * At most one fenced mark in flight, overlapping the next batch's read and publish (publishes
- * stay strictly one after another, so per-key order holds). `add` waits for the previous mark
- * first; `settle` waits for the last one. Both throw LeaseLostError (or a conflict) from a mark,
- * and return false when a mark was abandoned because the turn was interrupted.
- */
-export class MarkPipeline {
-  #pending: Promise<boolean> | null = null;
-
-  async add(mark: () => Promise<boolean>): Promise<boolean> {
-    if (!(await this.settle())) return false;
-    const started = mark();
-    started.catch(() => undefined); // observed by the next add() or settle()
-    this.#pending = started;
-    return true;
-  }
-
-  async settle(): Promise<boolean> {
-    const pending = this.#pending;
-    this.#pending = null;
-    return pending === null ? true : pending;
   }
 }
 
