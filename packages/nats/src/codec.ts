@@ -9,7 +9,8 @@ import {
   type Message,
   type WireLimits,
 } from '@causeway/core';
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/transport-node';
+import { addHeader, eventHeaders } from './header-block.js';
 
 /**
  * CloudEvents NATS binding, binary mode: every attribute is a `ce-<name>` header with its value
@@ -37,17 +38,17 @@ export interface EncodedNatsMessage {
 
 export function encodeNatsMessage(message: Message, limits: WireLimits): EncodedNatsMessage {
   const binary = encodeBinary(message, NATS_BINDING, limits);
-  const headers = natsHeaders();
+  const headers = new MsgHdrsImpl();
   let wireBytes = binary.body.length;
   let count = 0;
-  // append, not set: the names are distinct already, and set() searches every header before each one.
-  for (const [name, value] of Object.entries(binary.headers)) {
-    headers.append(name, value);
+  for (const name in binary.headers) {
+    const value = binary.headers[name] as string;
+    addHeader(headers, name, value);
     wireBytes += name.length + value.length;
     count++;
   }
   const id = message.event.eventId;
-  headers.append('Nats-Msg-Id', id);
+  addHeader(headers, 'Nats-Msg-Id', id);
   wireBytes += 'Nats-Msg-Id'.length + id.length + headerOverhead(count + 1);
   return { id, key: binary.key, headers, body: binary.body, wireBytes };
 }
@@ -74,13 +75,7 @@ export interface ReceivedNatsMessage {
  */
 
 export function decodeNatsMessage(msg: ReceivedNatsMessage, facts: DeliveryFacts, limits: WireLimits): DeliveryInfo {
-  const cloudEvent: Record<string, string> = {};
-  if (msg.headers !== undefined) {
-    for (const [name, values] of msg.headers) {
-      // Nats-* headers belong to the server (msg id, expectations), not to the event.
-      if (!(name.length > 5 && name.slice(0, 5).toLowerCase() === 'nats-')) cloudEvent[name] = values[0] ?? '';
-    }
-  }
+  const cloudEvent = eventHeaders(msg);
   return decodeArrival(
     facts,
     () => {

@@ -34,6 +34,11 @@ export class NatsLink {
     return this.#connected;
   }
 
+  /** The connection while it is connected and the link open: callers skip the await of connection(). */
+  get current(): NatsConnection | undefined {
+    return this.#connected && !this.#closed ? this.#nc : undefined;
+  }
+
   /** The connection, once connected; rejects with AdapterError when the deadline (epoch ms) passes first. */
   async connection(deadline: number): Promise<NatsConnection> {
     if (this.#closed) throw new ClosedError(`nats ${this.#name}`);

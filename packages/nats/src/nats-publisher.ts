@@ -36,7 +36,15 @@ export class NatsPublisher implements Publisher {
   readonly #streams = new Map<string, Promise<string>>();
   /** Subjects whose stream is known to exist (the common case skips the promise and its timer). */
   readonly #known = new Map<string, string>();
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Calls not finished yet; close() waits for them (a count, not a set: nothing to store per call). */
+  #pending = 0;
+  #onIdle: (() => void) | undefined;
+  readonly #finished = (): void => {
+    if (--this.#pending > 0) return;
+    const idle = this.#onIdle;
+    this.#onIdle = undefined;
+    idle?.();
+  };
   #clients: { readonly nc: NatsConnection; readonly acks: PubAckInbox; readonly jsm: Promise<JetStreamManager> } | undefined;
   #closing: Promise<void> | undefined;
 
@@ -60,18 +68,14 @@ export class NatsPublisher implements Publisher {
     }
     if (encoded.length === 0) return Promise.resolve();
     const work = this.#send(topic, encoded);
-    const tracked = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#inFlight.add(tracked);
-    void tracked.then(() => this.#inFlight.delete(tracked));
+    this.#pending++;
+    work.then(this.#finished, this.#finished);
     return work;
   }
 
   async #send(topic: string, encoded: readonly EncodedNatsMessage[]): Promise<void> {
     const deadline = Date.now() + this.#options.publishTimeoutMs;
-    const nc = await this.#link.connection(deadline);
+    const nc = this.#link.current ?? (await this.#link.connection(deadline));
     for (const m of encoded) checkServerLimit(m, nc.info?.max_payload);
     const subject = subjectOf(this.#options.subjectPrefix, topic);
     const [only] = encoded;
@@ -144,7 +148,8 @@ export class NatsPublisher implements Publisher {
   close(options?: CloseOptions): Promise<void> {
     this.#closing ??= (async () => {
       const timeoutMs = options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-      await untilDeadline(Promise.all(this.#inFlight), Date.now() + timeoutMs, () => new Error('close timeout')).catch(() => undefined);
+      const idle = this.#pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
+      await untilDeadline(idle, Date.now() + timeoutMs, () => new Error('close timeout')).catch(() => undefined);
       await this.#link.close();
       this.#clients?.acks.stop();
     })();

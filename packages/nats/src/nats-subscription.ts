@@ -8,8 +8,10 @@ import {
   type AdapterError,
   type BrokerSubscription,
   type CloseOptions,
+  type Delivery,
   type DeliveryControl,
   type DeliveryHandler,
+  type SettleOps,
 } from '@causeway/core';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import { decodeNatsMessage } from './codec.js';
@@ -55,7 +57,8 @@ export class NatsSubscription implements BrokerSubscription {
   readonly #parts: SubscriptionParts;
   readonly #pool: HandlerPool;
   readonly #feed: PullFeed;
-  readonly #controls = new Set<DeliveryControl>();
+  /** Messages handed to a handler and not finished, by their delivery. */
+  readonly #slots = new Map<Delivery, HandlerSlot>();
   readonly #backlog: Array<{ readonly msg: Msg; readonly delivery: AckSubjectInfo }> = [];
   readonly #threshold: number;
   readonly #unlisten: () => void;
@@ -126,50 +129,46 @@ export class NatsSubscription implements BrokerSubscription {
   }
 
   #start(msg: Msg, delivery: AckSubjectInfo): void {
-    const { topic, group, handler, options } = this.#parts;
-    // A slot is busy while the handler function runs. The runtime's own ack after it returns
-    // waits for the server's confirmation outside the slot: that wait holds no message back.
-    // The pull for the freed slot goes out right after the ack, so both leave in one write.
-    let released = false;
-    let sent = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.#running--;
-      if (sent) this.#refill();
-    };
-    const settle = (payload: string, what: string): Promise<void> => {
-      const confirmed = this.#settle(msg, payload, what, delivery);
-      sent = true;
-      if (released) this.#refill();
-      return confirmed;
-    };
+    const { topic, group, options } = this.#parts;
     // attempt is the server's delivery count, so it survives a consumer restart.
     const info = decodeNatsMessage(msg, { topic, group, attempt: delivery.deliveryCount, brokerId: String(delivery.streamSequence) }, options);
-    const control = createDelivery(info, {
-      ack: () => settle(ACK, 'ack'),
-      // -NAK with a delay: the server itself holds the message back (NATS 2.7.1+).
-      nack: (delayMs) => settle(delayMs > 0 ? `${NAK} ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : NAK, 'nack'),
-    });
-    const inSlot: DeliveryHandler = async (d) => {
-      try {
-        await handler(d);
-      } finally {
-        release();
-      }
-    };
-    this.#controls.add(control);
+    const slot = new HandlerSlot(this.#slotOwner, msg, delivery);
+    const control = createDelivery(info, slot);
+    slot.control = control;
+    this.#slots.set(control.delivery, slot);
     this.#running++;
     this.#pool.run(async () => {
       try {
-        await handleDelivery(inSlot, control.delivery, options.onError);
+        await handleDelivery(this.#inSlot, control.delivery, options.onError);
       } finally {
-        this.#controls.delete(control);
-        release();
-        if (!sent) this.#refill(); // abandoned, never settled: the slot still asks for more
+        this.#slots.delete(control.delivery);
+        slot.release();
+        if (!slot.sent) this.#refill(); // abandoned, never settled: the slot still asks for more
       }
     });
   }
+
+  /**
+   * Runs the application's handler; its slot is free as soon as it returns. The runtime's own
+   * ack after that waits for the server's confirmation outside the slot: that wait holds no
+   * message back. One function for every message, which finds its slot by the delivery.
+   */
+  readonly #inSlot: DeliveryHandler = async (delivery) => {
+    try {
+      await this.#parts.handler(delivery);
+    } finally {
+      this.#slots.get(delivery)?.release();
+    }
+  };
+
+  /** What every HandlerSlot calls back; made once per subscription. */
+  readonly #slotOwner: SlotOwner = {
+    settle: (msg, payload, what, delivery) => this.#settle(msg, payload, what, delivery),
+    released: () => {
+      this.#running--;
+    },
+    refill: () => this.#refill(),
+  };
 
   async #settle(msg: Msg, payload: string, what: string, delivery: AckSubjectInfo): Promise<void> {
     try {
@@ -245,7 +244,7 @@ export class NatsSubscription implements BrokerSubscription {
       this.#halt();
       for (const waiting of this.#backlog.splice(0)) this.#giveBack(waiting.msg);
       const drained = await this.#pool.drain(Math.max(0, deadline - Date.now()));
-      if (!drained) for (const control of this.#controls) control.abandon();
+      if (!drained) for (const slot of this.#slots.values()) slot.control?.abandon();
       await this.#feed.quiet(deadline);
       this.#feed.stop();
       this.#resolveClosed();
@@ -260,8 +259,63 @@ export class NatsSubscription implements BrokerSubscription {
     this.#halt();
     this.#backlog.splice(0);
     this.#feed.stop();
-    for (const control of this.#controls) control.abandon();
+    for (const slot of this.#slots.values()) slot.control?.abandon();
     this.#closing = Promise.resolve();
     this.#resolveClosed();
+  }
+}
+
+interface SlotOwner {
+  settle(msg: Msg, payload: string, what: string, delivery: AckSubjectInfo): Promise<void>;
+  /** A handler returned: its slot is free. */
+  released(): void;
+  refill(): void;
+}
+
+/**
+ * One message in a handler slot: its settle operations (createDelivery calls them as methods,
+ * so there are no closures per message) and its slot, freed once. The pull for the freed slot
+ * goes out right after the ack, so both leave in one write.
+ */
+class HandlerSlot implements SettleOps {
+  control: DeliveryControl | undefined;
+  readonly #owner: SlotOwner;
+  readonly #msg: Msg;
+  readonly #delivery: AckSubjectInfo;
+  #released = false;
+  #sent = false;
+
+  constructor(owner: SlotOwner, msg: Msg, delivery: AckSubjectInfo) {
+    this.#owner = owner;
+    this.#msg = msg;
+    this.#delivery = delivery;
+  }
+
+  /** Whether an ack or nack went out for it. */
+  get sent(): boolean {
+    return this.#sent;
+  }
+
+  ack(): Promise<void> {
+    return this.#settle(ACK, 'ack');
+  }
+
+  // -NAK with a delay: the server itself holds the message back (NATS 2.7.1+).
+  nack(delayMs: number): Promise<void> {
+    return this.#settle(delayMs > 0 ? `${NAK} ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : NAK, 'nack');
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#owner.released();
+    if (this.#sent) this.#owner.refill();
+  }
+
+  #settle(payload: string, what: string): Promise<void> {
+    const confirmed = this.#owner.settle(this.#msg, payload, what, this.#delivery);
+    this.#sent = true;
+    if (this.#released) this.#owner.refill();
+    return confirmed;
   }
 }

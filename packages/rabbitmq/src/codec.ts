@@ -1,4 +1,5 @@
 import {
+  CONTENT_TYPE_JSON,
   decodeArrival,
   decodeBinary,
   encodeBinary,
@@ -42,14 +43,34 @@ export interface OutgoingMessage {
 
 export function encodeMessage(message: Message, limits: WireLimits): OutgoingMessage {
   const { headers, body } = encodeBinary(message, AMQP_BINDING, limits);
-  const { 'content-type': contentType, ...table } = headers;
-  let tableBytes = 0;
-  for (const [name, value] of Object.entries(table)) tableBytes += 6 + Buffer.byteLength(name) + Buffer.byteLength(value);
+  // Every header but content-type (a basic property) goes into the table, counted as it goes:
+  // one copy, no entry arrays, no byteLength call per string unless the table could be too big.
+  const table: Record<string, string> = {};
+  let contentType = CONTENT_TYPE_JSON;
+  let count = 0;
+  let chars = 0;
+  for (const name in headers) {
+    const value = headers[name] as string;
+    if (name === 'content-type') {
+      contentType = value;
+      continue;
+    }
+    table[name] = value;
+    count++;
+    chars += name.length + value.length;
+  }
+  // Per entry: a name length byte, a type byte and a 4-byte value length. A string's UTF-8 size
+  // is at most 3 bytes per UTF-16 unit: count the bytes only when that bound passes the limit.
+  let tableBytes = 6 * count + 3 * chars;
+  if (tableBytes > MAX_HEADER_TABLE_BYTES) {
+    tableBytes = 6 * count;
+    for (const name in table) tableBytes += Buffer.byteLength(name) + Buffer.byteLength(table[name] as string);
+  }
   if (tableBytes > MAX_HEADER_TABLE_BYTES) {
     throw new MessageTooLargeError(`the AMQP headers table of message ${message.event.eventId}`, tableBytes, MAX_HEADER_TABLE_BYTES);
   }
   const routingKey = message.event.eventType;
-  if (typeof routingKey !== 'string' || Buffer.byteLength(routingKey) > MAX_ROUTING_KEY_BYTES) {
+  if (typeof routingKey !== 'string' || (routingKey.length * 3 > MAX_ROUTING_KEY_BYTES && Buffer.byteLength(routingKey) > MAX_ROUTING_KEY_BYTES)) {
     throw new SchemaError([`eventType of message ${message.event.eventId} must be a string of at most ${MAX_ROUTING_KEY_BYTES} bytes (the AMQP routing key)`]);
   }
   return {
@@ -57,7 +78,7 @@ export function encodeMessage(message: Message, limits: WireLimits): OutgoingMes
     body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
     options: {
       persistent: true,
-      contentType: contentType ?? 'application/json',
+      contentType,
       messageId: message.event.eventId,
       headers: table,
     },
@@ -73,12 +94,11 @@ export function attemptOf(msg: ConsumeMessage): number {
 /** Decodes a delivery; anything wrong with it comes back as `kind: 'undecodable'`, never as a throw. */
 export function decodeDelivery(msg: ConsumeMessage, facts: DeliveryFacts, limits: WireLimits): DeliveryInfo {
   const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
-  const prefix = AMQP_BINDING.prefix.toLowerCase();
   const wire: Record<string, string> = {};
   if (typeof msg.properties.contentType === 'string') wire['content-type'] = msg.properties.contentType;
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (typeof value === 'string' && (lower.startsWith(prefix) || lower === 'traceparent' || lower === 'tracestate')) wire[name] = value;
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value === 'string' && isWireHeader(name)) wire[name] = value;
   }
   return decodeArrival(
     facts,
@@ -93,6 +113,15 @@ export function decodeDelivery(msg: ConsumeMessage, facts: DeliveryFacts, limits
       return { key: typeof key === 'string' ? key : '', headers: rawHeaders(msg), body: new Uint8Array(msg.content) };
     },
   );
+}
+
+const PREFIX_LOWER = AMQP_BINDING.prefix.toLowerCase();
+
+/** A CloudEvents attribute or trace header, names compared case-insensitively (the exact spelling first: no lower-cased copy). */
+function isWireHeader(name: string): boolean {
+  if (name.startsWith(AMQP_BINDING.prefix) || name === 'traceparent' || name === 'tracestate') return true;
+  const lower = name.toLowerCase();
+  return lower.startsWith(PREFIX_LOWER) || lower === 'traceparent' || lower === 'tracestate';
 }
 
 /** The headers as text, for an undecodable delivery: strings as they are, scalars printed, tables as JSON. */

@@ -8,6 +8,7 @@ import {
   type CloseOptions,
   type Message,
   type Publisher,
+  type WireLimits,
 } from '@causeway/core';
 import type { ConfirmChannel } from 'amqplib';
 import { encodeMessage, type OutgoingMessage } from './codec.js';
@@ -33,27 +34,41 @@ export class RabbitMqPublisher implements Publisher {
   readonly #options: ResolvedPublisherOptions;
   readonly #topology: Topology;
   readonly #connection: RabbitMqConnection;
-  readonly #inflight = new Set<Promise<void>>();
+  readonly #limits: WireLimits;
   readonly #lanes = new ConfirmLanes();
+  /** Calls not finished yet; close() waits for them (a count, not a set: nothing to store per call). */
+  #pending = 0;
+  #onIdle: (() => void) | undefined;
+  readonly #finished = (): void => {
+    if (--this.#pending > 0) return;
+    const idle = this.#onIdle;
+    this.#onIdle = undefined;
+    idle?.();
+  };
   #closed: Promise<void> | undefined;
 
   constructor(options: RabbitMqPublisherOptions = {}) {
     this.#options = resolvePublisherOptions(options);
+    this.#limits = { maxMessageBytes: this.#options.maxMessageBytes };
     this.#topology = new Topology(this.#options.prefix);
     this.#connection = new RabbitMqConnection(this.#options);
   }
 
-  async publish(topic: string, messages: readonly Message[]): Promise<void> {
-    if (this.#closed !== undefined) throw new ClosedError('RabbitMQ publisher');
-    validateTopic(topic);
-    const limits = { maxMessageBytes: this.#options.maxMessageBytes };
-    // Encode and check everything first: one bad message fails the call with nothing sent.
-    const outgoing = messages.map((m) => encodeMessage(m, limits));
-    if (outgoing.length === 0) return;
+  publish(topic: string, messages: readonly Message[]): Promise<void> {
+    let outgoing: OutgoingMessage[];
+    try {
+      if (this.#closed !== undefined) throw new ClosedError('RabbitMQ publisher');
+      validateTopic(topic);
+      // Encode and check everything first: one bad message fails the call with nothing sent.
+      outgoing = messages.map((m) => encodeMessage(m, this.#limits));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (outgoing.length === 0) return Promise.resolve();
+    // Not an async function: the caller gets this promise itself, not one more wrapped around it.
     const run = this.#send(topic, outgoing);
-    this.#inflight.add(run);
-    const forget = () => this.#inflight.delete(run);
-    run.then(forget, forget);
+    this.#pending++;
+    run.then(this.#finished, this.#finished);
     return run;
   }
 
@@ -66,7 +81,7 @@ export class RabbitMqPublisher implements Publisher {
       try {
         const exchange = this.#topology.exchange(topic);
         const channel = lane.ready !== undefined && lane.declared.has(exchange) ? lane.ready : await beforeDeadline(this.#prepare(lane, exchange, topic), deadline, () => `no channel to publish to ${topic} within ${this.#options.publishTimeoutMs} ms`);
-        await this.#sendOnce(lane, channel, exchange, outgoing, deadline, topic);
+        await new ConfirmedSend(lane, channel, exchange, outgoing, deadline, () => `publish to ${topic} not confirmed within ${this.#options.publishTimeoutMs} ms`).done;
         return;
       } catch (error) {
         const cause = lane.closeError ?? error;
@@ -89,56 +104,12 @@ export class RabbitMqPublisher implements Publisher {
     return channel;
   }
 
-  /**
-   * Publishes every message and resolves once the broker confirmed them all, or rejects at the
-   * first nack, channel loss, or at `deadline`. Waits for the channel's write buffer to drain
-   * (flow control) when amqplib asks to.
-   */
-  #sendOnce(lane: ConfirmLane, channel: ConfirmChannel, exchange: string, outgoing: readonly OutgoingMessage[], deadline: number, topic: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let unconfirmed = outgoing.length;
-      let over = false;
-      const fail = (error: unknown): void => {
-        if (over) return;
-        over = true;
-        clearTimeout(timer);
-        reject(error);
-      };
-      const timer = setTimeout(() => fail(confirmTimeout(`publish to ${topic} not confirmed within ${this.#options.publishTimeoutMs} ms`)), Math.max(0, deadline - Date.now()));
-      const confirmed = (error: unknown): void => {
-        if (error) return fail(error);
-        if (--unconfirmed === 0 && !over) {
-          over = true;
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      let next = 0;
-      const sendSome = (): void => {
-        try {
-          while (next < outgoing.length && !over) {
-            const m = outgoing[next++] as OutgoingMessage;
-            if (!channel.publish(exchange, m.routingKey, m.body, m.options, confirmed) && next < outgoing.length) {
-              void drained(channel, lane).then(sendSome);
-              return;
-            }
-          }
-        } catch (error) {
-          fail(error);
-        }
-      };
-      sendSome();
-      // After the writes to amqplib: the uncork must queue behind the muxer's turn they scheduled.
-      if (outgoing.length > 1) coalesceWrites(lane.model);
-    });
-  }
-
   close(options?: CloseOptions): Promise<void> {
     this.#closed ??= (async () => {
       const timeoutMs = options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        Promise.allSettled([...this.#inflight]),
+        this.#pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve)),
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, timeoutMs);
         }),
@@ -152,6 +123,75 @@ export class RabbitMqPublisher implements Publisher {
 
 export function createRabbitMqPublisher(options: RabbitMqPublisherOptions = {}): RabbitMqPublisher {
   return new RabbitMqPublisher(options);
+}
+
+/**
+ * One attempt at a publish call: hands its messages to amqplib on the confirm channel and
+ * settles once the broker confirmed them all, or at the first nack or failure, or at `deadline`.
+ * Waits for the channel's write buffer to drain (flow control) when amqplib asks to. Methods
+ * rather than closures made per call: this runs for every call, every message of single publishes.
+ */
+class ConfirmedSend {
+  readonly done: Promise<void>;
+  readonly #lane: ConfirmLane;
+  readonly #channel: ConfirmChannel;
+  readonly #exchange: string;
+  readonly #outgoing: readonly OutgoingMessage[];
+  readonly #onConfirm: (error: unknown) => void;
+  readonly #timer: ReturnType<typeof setTimeout>;
+  #resolve!: () => void;
+  #reject!: (error: unknown) => void;
+  #unconfirmed: number;
+  #next = 0;
+  #over = false;
+
+  constructor(lane: ConfirmLane, channel: ConfirmChannel, exchange: string, outgoing: readonly OutgoingMessage[], deadline: number, late: () => string) {
+    this.#lane = lane;
+    this.#channel = channel;
+    this.#exchange = exchange;
+    this.#outgoing = outgoing;
+    this.#unconfirmed = outgoing.length;
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#onConfirm = (error) => this.#confirmed(error);
+    this.#timer = setTimeout(() => this.#fail(confirmTimeout(late())), Math.max(0, deadline - Date.now()));
+    this.#sendSome();
+    // After the writes to amqplib: the uncork must queue behind the muxer's turn they scheduled.
+    if (outgoing.length > 1) coalesceWrites(lane.model);
+  }
+
+  #sendSome(): void {
+    const outgoing = this.#outgoing;
+    try {
+      while (this.#next < outgoing.length && !this.#over) {
+        const m = outgoing[this.#next++] as OutgoingMessage;
+        if (!this.#channel.publish(this.#exchange, m.routingKey, m.body, m.options, this.#onConfirm) && this.#next < outgoing.length) {
+          void drained(this.#channel, this.#lane).then(() => this.#sendSome());
+          return;
+        }
+      }
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #confirmed(error: unknown): void {
+    if (error) return this.#fail(error);
+    if (--this.#unconfirmed === 0 && !this.#over) {
+      this.#over = true;
+      clearTimeout(this.#timer);
+      this.#resolve();
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#over) return;
+    this.#over = true;
+    clearTimeout(this.#timer);
+    this.#reject(error);
+  }
 }
 
 /** Waits for the channel's write buffer to drain (flow control), or for it to close. */

@@ -10,11 +10,11 @@ import {
   TimeoutError,
   type BrokerSubscription,
   type CloseOptions,
-  type DeliveryControl,
   type DeliveryHandler,
 } from '@causeway/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { attemptOf, decodeDelivery } from './codec.js';
+import { giveBack, Inbound, type InboundOwner, type Lane } from './inbound.js';
 import { adapterTrouble, isRetryable, RabbitMqConnection } from './rabbitmq-connection.js';
 import { type ResolvedSubscriberOptions } from './rabbitmq-options.js';
 import { declareGroup, Topology } from './topology.js';
@@ -24,30 +24,6 @@ export interface SubscriptionEnv {
   readonly topology: Topology;
   readonly connection: RabbitMqConnection;
   publishDelayed(groupQueue: string, msg: ConsumeMessage, delayMs: number, attempt: number): Promise<void>;
-}
-
-/** One consumer channel; messages settle on the channel they came on, or not at all. */
-interface Lane {
-  readonly channel: Channel;
-  consumerTag: string | undefined;
-  open: boolean;
-  error: unknown;
-  /** Delivered on this channel and no ack/nack sent yet, in delivery (tag) order. */
-  readonly unsent: Set<Inbound>;
-  /** Acked by the handler, waiting for this turn's flush. */
-  readonly acks: Inbound[];
-}
-
-interface Inbound {
-  readonly msg: ConsumeMessage;
-  readonly lane: Lane;
-  /** Epoch ms after which the message is requeued and its handler abandoned. */
-  readonly deadline: number;
-  control: DeliveryControl | undefined;
-  /** Settled, given back, or given up on: nothing more is sent for it. */
-  done: boolean;
-  /** Its ack waits in `lane.acks` for the flush. */
-  ackQueued: boolean;
 }
 
 type State = 'opening' | 'open' | 'closing' | 'closed';
@@ -172,7 +148,7 @@ export class RabbitMqSubscription implements BrokerSubscription {
     }
     if (this.#stopping()) return giveBack(lane, msg, true);
     // The ack timeout counts from arrival: a message waiting for a free handler expires too.
-    const inbound: Inbound = { msg, lane, deadline: Date.now() + this.#env.options.ackTimeoutMs, control: undefined, done: false, ackQueued: false };
+    const inbound = new Inbound(msg, lane, Date.now() + this.#env.options.ackTimeoutMs, this.#inboundOwner);
     lane.unsent.add(inbound);
     this.#expiries.push(inbound);
     this.#expiryTimer ??= setTimeout(() => this.#sweep(), this.#env.options.ackTimeoutMs);
@@ -220,7 +196,7 @@ export class RabbitMqSubscription implements BrokerSubscription {
       { topic: this.topic, group: this.group, attempt: attemptOf(msg), brokerId: String(msg.fields.deliveryTag) },
       { maxMessageBytes: this.#env.options.maxMessageBytes },
     );
-    const control = createDelivery(info, { ack: () => this.#ack(inbound), nack: (ms) => this.#nack(inbound, ms) });
+    const control = createDelivery(info, inbound);
     inbound.control = control;
     this.#running.add(inbound);
     this.#pool.run(async () => {
@@ -232,6 +208,12 @@ export class RabbitMqSubscription implements BrokerSubscription {
       }
     });
   }
+
+  /** What every Inbound calls back; made once per subscription. */
+  readonly #inboundOwner: InboundOwner = {
+    ack: (inbound) => this.#ack(inbound),
+    nack: (inbound, delayMs) => this.#nack(inbound, delayMs),
+  };
 
   #finish(inbound: Inbound): void {
     inbound.done = true;
@@ -404,15 +386,6 @@ export class RabbitMqSubscription implements BrokerSubscription {
       this.#resolveClosed();
     })();
     return this.#closing;
-  }
-}
-
-/** basic.nack on the message's own channel while it is open; a closing channel requeues it anyway. */
-function giveBack(lane: Lane, msg: ConsumeMessage, requeue: boolean): void {
-  try {
-    if (lane.open) lane.channel.nack(msg, false, requeue);
-  } catch {
-    // The channel is closing: the broker hands the message back.
   }
 }
 

@@ -1,4 +1,4 @@
-import { AdapterError, ClosedError, DEFAULT_CLOSE_TIMEOUT_MS, validateTopic, type CloseOptions, type Message, type Publisher } from '@causeway/core';
+import { AdapterError, ClosedError, DEFAULT_CLOSE_TIMEOUT_MS, validateTopic, type CloseOptions, type Message, type Publisher, type WireLimits } from '@causeway/core';
 import { ErrorReply } from 'redis';
 import { appendEntry } from './codec.js';
 import { streamKey } from './keys.js';
@@ -20,12 +20,22 @@ import { resolvePublisherOptions, type RedisPublisherOptions, type ResolvedPubli
  */
 export class RedisPublisher implements Publisher {
   readonly #options: ResolvedPublisherOptions;
+  readonly #limits: WireLimits;
   readonly #client: RedisConnection;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Calls not finished yet; close() waits for them (a count, not a set: nothing to store per call). */
+  #pending = 0;
+  #onIdle: (() => void) | undefined;
+  readonly #finished = (): void => {
+    if (--this.#pending > 0) return;
+    const idle = this.#onIdle;
+    this.#onIdle = undefined;
+    idle?.();
+  };
   #closed: Promise<void> | undefined;
 
   constructor(options: RedisPublisherOptions = {}) {
     this.#options = resolvePublisherOptions(options);
+    this.#limits = { maxMessageBytes: this.#options.maxMessageBytes };
     this.#client = createConnection(this.#options.url, 'redis publisher', this.#options.onError);
     // Connecting starts now, so the first publish does not wait for it (a failure is reported
     // once through onError and the client keeps retrying; publish() waits up to publishTimeoutMs).
@@ -33,27 +43,27 @@ export class RedisPublisher implements Publisher {
   }
 
   publish(topic: string, messages: readonly Message[]): Promise<void> {
-    // Registered before the first await, so a close() right after this call waits for it.
-    const run = this.#publish(topic, messages);
-    this.#inFlight.add(run);
-    run.then(
-      () => this.#inFlight.delete(run),
-      () => this.#inFlight.delete(run),
-    );
+    let commands: string[][];
+    try {
+      if (this.#closed !== undefined) throw new ClosedError('redis publisher');
+      validateTopic(topic);
+      if (messages.length === 0) return Promise.resolve();
+      const key = streamKey(this.#options.prefix, topic);
+      const { maxLen } = this.#options;
+      // Every message is encoded (and size-checked) here, before anything is sent.
+      commands = messages.map((m) => appendEntry(maxLen === undefined ? ['XADD', key, '*'] : ['XADD', key, 'MAXLEN', '~', String(maxLen), '*'], m, this.#limits));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Counted before the first await, so a close() right after this call waits for it.
+    const run = this.#publish(topic, commands);
+    this.#pending++;
+    run.then(this.#finished, this.#finished);
     return run;
   }
 
-  async #publish(topic: string, messages: readonly Message[]): Promise<void> {
-    if (this.#closed !== undefined) throw new ClosedError('redis publisher');
-    validateTopic(topic);
-    if (messages.length === 0) return;
-    const limits = { maxMessageBytes: this.#options.maxMessageBytes };
-    const key = streamKey(this.#options.prefix, topic);
-    const { publishTimeoutMs, maxLen } = this.#options;
-    const head = maxLen === undefined ? ['XADD', key, '*'] : ['XADD', key, 'MAXLEN', '~', String(maxLen), '*'];
-    // Every message is encoded (and size-checked) here, before anything is sent.
-    const commands = messages.map((m) => appendEntry(head.slice(), m, limits));
-    const deadline = Date.now() + publishTimeoutMs;
+  async #publish(topic: string, commands: readonly string[][]): Promise<void> {
+    const deadline = Date.now() + this.#options.publishTimeoutMs;
     for (;;) {
       try {
         await this.#send(commands, deadline);
@@ -62,7 +72,7 @@ export class RedisPublisher implements Publisher {
         // The connection dropped under the call: send it again once Redis is back (at least once:
         // if the first attempt ran, its entries appear twice). A reply from Redis itself is final.
         if (!(cause instanceof ErrorReply) && !this.#client.isReady && this.#client.isOpen && Date.now() < deadline) continue;
-        throw new AdapterError('redis', `publish of ${messages.length} message(s) to ${topic} failed`, { cause });
+        throw new AdapterError('redis', `publish of ${commands.length} message(s) to ${topic} failed`, { cause });
       }
     }
   }
@@ -92,7 +102,8 @@ export class RedisPublisher implements Publisher {
 
   close(options?: CloseOptions): Promise<void> {
     this.#closed ??= (async () => {
-      await within(Promise.allSettled(this.#inFlight), options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 'publishes in flight').catch(() => undefined);
+      const idle = this.#pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onIdle = resolve));
+      await within(idle, options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 'publishes in flight').catch(() => undefined);
       if (this.#client.isOpen) this.#client.destroy();
     })();
     return this.#closed;
